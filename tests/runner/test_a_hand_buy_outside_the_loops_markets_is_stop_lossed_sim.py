@@ -115,3 +115,40 @@ def test_a_held_market_refused_for_its_shards_group_is_taken_on_a_listing_interv
         _ticks_until(r, lambda: r.events("market_added"), f"{on_shard_4} taken on")
         (added,) = r.events("market_added")
         assert (added["ticker"], added["why"], added["shard"]) == (on_shard_4, "held", 4), added
+
+
+def test_a_held_market_refused_beside_one_taken_on_in_the_same_read_is_taken_on_later(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Two buys by hand read together: the market on the loop's shard is taken on at once, the
+    one on a shard whose group the exchange refuses is not read again meanwhile (not forgotten
+    for the one taken on beside it) and is tried again a listing interval later."""
+    on_shard_0, on_shard_4 = "KXHELDFIRST-SIM-A", "KXHELDSECOND-SIM-A"  # events of their own
+    transport = _GroupCreatesCounted(sim, lose=False)
+    with rig(sim, tmp_path, [TRADED], strategy="market-maker", params={},
+             risk={"stop_loss_share": "0.99"}, order_group=True, transport=transport,
+             settings={"fill_poll_s": 0.2, "new_markets_poll_s": 5.0}) as r:  # fmt: skip
+        _open_with_a_book(sim, on_shard_0)
+        _open_with_a_book(sim, on_shard_4, shard=4)
+        _fund_shard(r, 4)
+        transport.armed = True
+        Book(r.client, on_shard_4).order(BookSide.BID, "0.60", "10", TimeInForce.IOC)
+        Book(r.client, on_shard_0).order(BookSide.BID, "0.60", "10", TimeInForce.IOC)
+        _ticks_until(r, lambda: r.events("market_refused"), f"{on_shard_4} refused")
+        assert [e["ticker"] for e in r.events("market_added")] == [on_shard_0]
+        creates = transport.sent
+        refused_at = time.monotonic()
+        _ticks_until(r, lambda: time.monotonic() - refused_at > 3.0, "3 s of ticks")
+        # the fill reads that list the buys again read neither market again meanwhile
+        assert [e["ticker"] for e in r.events("market_refused")] == [on_shard_4]
+        assert transport.sent == creates
+        # a later fill in the loop's market: the fill reads no longer list the buys
+        Book(r.client, TRADED).order(BookSide.BID, "0.60", "1", TimeInForce.IOC)
+        _ticks_until(
+            r, lambda: any(f.ticker == TRADED for f in r.store.fills.iter_fills()),
+            "the later fill read",
+        )  # fmt: skip
+        transport.armed = False  # the exchange makes groups again
+        _ticks_until(r, lambda: len(r.events("market_added")) == 2, f"{on_shard_4} taken on")
+        added = [(e["ticker"], e["why"], e["shard"]) for e in r.events("market_added")]
+        assert added == [(on_shard_0, "held", 0), (on_shard_4, "held", 4)], added

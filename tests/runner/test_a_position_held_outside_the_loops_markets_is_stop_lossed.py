@@ -6,6 +6,7 @@ loop's other markets do. docs/risk.md "Stop-loss floor"."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Any
 import pytest
 from msgspec.structs import replace as struct_replace
 
+from kalshi_cli.runner.loop.lifecycle_watch import REREAD_RETRY_S
 from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.order_terms import owned_client_order_id
 from kalshi_cli.vocabulary.owners import STOP_LOSS
 from kalshi_cli.vocabulary.units import BookSide, TimeInForce
@@ -46,11 +49,13 @@ def _loop(
     held_at_start: bool,
     then: Callable[[Exchange, str], object] = lambda *_: None,
     settings: dict[str, Any] | None = None,
+    risk: dict[str, str] = RISK,
+    send_workers: int = 0,
 ) -> tuple[Rig, Path]:
     """A loop trading TRADED alone on an account that holds 10 YES of HELD bought at 0.469
     before it starts (`held_at_start`, booked by the start's reconcile), or holds nothing;
     `then`: what the exchange does (with the account's id) after the buy, before the start;
-    `settings`: the loop's settings past the config's."""
+    `settings`: the loop's settings past the config's; `risk`: its risk section."""
     clock = ManualClock(START)
     exchange = new_exchange("quiet", clock)
     me = trader(exchange)
@@ -71,11 +76,12 @@ def _loop(
         exchange=exchange,
         clock=clock,
         account_id=me,
-        risk=RISK,
+        risk=risk,
         tickers=[TRADED],
         log_path=log,
         read_lag_s=0.0,
         settings=settings,
+        send_workers=send_workers,
     )
     return rig, log
 
@@ -248,6 +254,10 @@ def test_an_earlier_runs_quote_in_a_held_market_is_withdrawn_once_the_market_is_
     )
     # withdrawn at once, long before a silent feed's staleness would withdraw it
     _steps_until(rig, lambda: not _resting(rig, HELD), "the earlier run's quote withdrawn", steps=2)
+    cancelled = [e for e in log_events(log) if e["event"] == "order_cancelled"]
+    assert [(e["order_id"], e["reason"]) for e in cancelled] == [
+        (quote, "held, no strategy trades there")
+    ]
     summary = rig.loop.stop.shutdown(cancel_resting=True)
     assert summary.not_proven == ()
     assert [r for r in rig.client.requests if r.ticker == HELD] == []
@@ -315,3 +325,87 @@ def test_a_held_market_is_not_read_while_the_api_error_guard_backs_off(tmp_path:
         lambda: any(e["event"] == "market_added" for e in log_events(log)),
         "the held market taken on once the backoff is over",
     )
+
+
+class _HeldReads:
+    """The times (the rig's clock) of the reads of HELD's market the loop makes, each failing
+    (the exchange's 503) while `fail`."""
+
+    def __init__(self, rig: Rig, *, fail: bool) -> None:
+        self.made: list[float] = []
+        self.fail = fail
+        self._rig, self._listing = rig, rig.client.iter_markets
+        rig.client.iter_markets = self._read  # type: ignore[method-assign]
+
+    def _read(self, **filters: Any) -> Any:
+        if filters.get("tickers") == [HELD]:
+            self.made.append(self._rig.clock.monotonic())
+            if self.fail:
+                raise ServerError("request failed: HTTP 503", status=503)
+        return self._listing(**filters)
+
+
+def test_a_held_market_is_not_read_nor_taken_on_while_the_stop_loss_is_off(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True, risk={"stop_loss_share": "0"})
+    reads = _HeldReads(rig, fail=False)
+    for _ in range(12):
+        rig.step(0.5)
+    assert reads.made == []
+    assert not [e for e in log_events(log) if e["event"] == "market_added"]
+
+
+def test_a_failed_read_of_a_held_market_is_said_and_made_again_after_its_wait_not_each_tick(
+    tmp_path: Path,
+) -> None:
+    rig, log = _loop(tmp_path, held_at_start=True)
+    reads = _HeldReads(rig, fail=True)
+    _steps_until(rig, lambda: len(reads.made) == 2, "the failed read made again")
+    # made again `REREAD_RETRY_S` after the failure, not on each tick meanwhile
+    assert REREAD_RETRY_S <= reads.made[1] - reads.made[0] <= REREAD_RETRY_S + 1.0, reads.made
+    failed = [e for e in log_events(log) if e["event"] == "held_markets_read_failed"]
+    assert [e["error"] for e in failed][:1] == [
+        ServerError("request failed: HTTP 503", status=503).one_line()
+    ]
+    assert not [e for e in log_events(log) if e["event"] == "market_added"]
+    reads.fail = False
+    _steps_until(
+        rig,
+        lambda: any(e["event"] == "market_added" for e in log_events(log)),
+        "the held market taken on once its read answers",
+    )
+
+
+def test_a_held_markets_read_is_one_at_a_time_and_a_market_found_meanwhile_is_read_next(
+    tmp_path: Path,
+) -> None:
+    """The read of a held market is out on a send worker, slow to answer; a buy by hand in
+    another market meanwhile is read once that read is booked, not beside it."""
+    other = "KXFEDDECISION-SIM-DEC-C25"  # quiet scenario: YES ask 0.35
+    rig, log = _loop(tmp_path, held_at_start=True, send_workers=2)
+    answer = threading.Event()
+    made: list[list[str]] = []
+    listing = rig.client.iter_markets
+
+    def read(**filters: Any) -> Any:
+        tickers = filters.get("tickers")
+        if tickers is not None and set(tickers) & {HELD, other}:
+            made.append(list(tickers))
+            answer.wait(10.0)
+        return listing(**filters)
+
+    rig.client.iter_markets = read  # type: ignore[method-assign]
+    _steps_until(rig, lambda: made == [[HELD]], "the held market's read out")
+    rig.hand_buy_yes(other, "0.35", "5")
+    _steps_until(rig, lambda: rig.loop.executor.fills.outside or made != [[HELD]], "the buy read")
+    for _ in range(6):
+        rig.step(0.5)
+    assert made == [[HELD]]
+    answer.set()
+    _steps_until(
+        rig,
+        lambda: len([e for e in log_events(log) if e["event"] == "market_added"]) == 2,
+        "both taken on",
+    )
+    assert made == [[HELD], [other]]

@@ -942,7 +942,7 @@ def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
     held unhedged, until the stop or the next start."""
     # no stop-loss: it would sell A's NO by itself once bids are back
     risk = {"stop_loss_share": "0"}
-    with _set_rig(sim, tmp_path, {}, risk=risk, send_workers=send_workers) as (r, _):
+    with _set_rig(sim, tmp_path, {}, risk=risk, send_workers=send_workers) as (r, transport):
         r.books[A].set("ask", None)  # NO's bids are YES asks: nobody buys A's NO back
         assert poll_until(lambda: r.loop.legs.sale_back.price(A, Side.NO, Decimal(5)) is None)
         sim.set_status(B, "paused")
@@ -957,7 +957,17 @@ def test_a_set_given_up_during_the_run_is_sold_back_again_on_a_clock(
         broken = _orders_check(r)
         assert broken.status is CheckStatus.CRITICAL, broken.summary
         assert f"set {first['set']} (" in broken.summary
+        # the sale back tried again is slow to answer: ticks go on while it is out
+        transport.faults[A] = {"latency_ms": 600}
         r.books[A].set("ask", BookSide.ASK, "0.60")
+        if send_workers:
+
+            def tried_again() -> bool:
+                return any("tried again" in str(e["reason"]) for e in r.events("group_broken"))
+
+            assert poll_until(tried_again, between=lambda: _ticking(r), within_s=60)
+            # its sale back out on the worker: every market of the set held meanwhile
+            assert [t for t in TICKERS if not r.loop.dispatch.busy(t)] == []
         assert poll_until(lambda: len(_done(r)) == 2, between=lambda: _ticking(r), within_s=60), (
             "the set was not tried again during the run"
         )

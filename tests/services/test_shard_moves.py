@@ -22,6 +22,7 @@ from kalshi_cli.services.shards import (
     TransferNotComplete,
     TransferRefused,
     TransferShort,
+    refuse_unknown_places,
 )
 from kalshi_cli.store import Store
 from kalshi_cli.store.errors import StateFileLocked
@@ -165,6 +166,34 @@ def test_a_move_while_the_exchange_answers_its_status_down_is_refused_not_called
         "the exchange is not active now (exchange_active is false); nothing was sent",
         "`kalshi exchange status` shows when it is again",
     )
+    assert exchange.posts == []
+
+
+class _NoBreakdown(ShardExchange):
+    """An active exchange whose status gives no per-shard breakdown: the spec's
+    `exchange_index_statuses` is absent when it is unavailable, the top-level fields shard 0's."""
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "exchange_active": True,
+            "trading_active": True,
+            "intra_exchange_transfers_active": True,
+        }
+
+
+def test_an_active_exchange_listing_no_shard_is_read_as_shard_0_alone_not_as_down(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    exchange = _NoBreakdown({(0, 0): D("100"), (0, 2): D("0")})
+    client = client_of(exchange, key, ManualClock())
+    listed = refuse_unknown_places(client, (0,), (0,))
+    assert [
+        (s.exchange_index, s.exchange_active, s.intra_exchange_transfers_active)
+        for s in listed.values()
+    ] == [(0, True, True)]
+    with pytest.raises(UsageError) as raised:
+        _mover(exchange, key).move(Move(D("1"), 0, 2))
+    assert raised.value.message == "the exchange has no shard 2 (it lists 0)"
     assert exchange.posts == []
 
 

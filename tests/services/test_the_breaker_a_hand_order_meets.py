@@ -52,6 +52,30 @@ def test_a_days_loss_no_loop_booked_refuses_the_next_hand_order(
     assert store.trading.trading_state().state == "REDUCING"
 
 
+def test_a_days_loss_no_loop_booked_refuses_a_hand_amend_that_adds(
+    client: KalshiClient, store: Store, ticker: str, prime: SimHarness
+) -> None:
+    """An amend reads the breaker of the state file alone first (an amend that only takes
+    risk away never waits on the fills); one that adds still brings the fills in and meets
+    the loss they hold."""
+    service = OrderService(client, store, limits=RiskLimits(daily_loss_limit=D(1)))
+    resting = service.place(service.prepare(_buy(ticker)))
+    assert resting.order_id is not None
+    another_accounts_order(prime, ticker, BookSide.ASK, "0.60", 10)
+    service.place(service.prepare(_buy(ticker, 10, "0.60")))
+    another_accounts_order(prime, ticker, BookSide.BID, "0.40", 10)
+    sold = OrderRequest(ticker, Side.YES, Action.SELL, D(10), D("0.40"))
+    service.place(service.prepare(sold))
+    assert len(store.fills.read()) < 2
+
+    with pytest.raises(ValidationError) as refused:
+        service.amends.amend(resting.order_id, count=D(3))
+    assert refused.value.code == "CIRCUIT_BREAKER"
+    assert len(store.fills.read()) == 2
+    assert store.trading.trading_state().state == "REDUCING"
+    assert client.orders.get_order(resting.order_id).remaining_count == D(1)  # not amended
+
+
 def _tripped_on(store: Store, day: str) -> None:
     """The loop's trip of `day` and its REDUCING, written as the breaker writes them; no loop
     runs since."""

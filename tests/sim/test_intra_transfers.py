@@ -151,3 +151,10 @@ def test_keys_need_the_transfer_scope_and_no_subaccount_restriction(
         404,
         "not_found",
     )
+    # one from subaccount 1 touches it too
+    back = adv.signed(
+        mover, "POST", PATH, json={**body, "source_subaccount": 1, "destination_subaccount": 0}
+    )
+    assert back.status_code == 200, back.text
+    listed = adv.signed(restricted, "GET", LIST).json()["transfers"]
+    assert [t["transfer_id"] for t in listed] == [back.json()["transfer_id"], tid]

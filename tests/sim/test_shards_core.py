@@ -142,6 +142,36 @@ def test_a_failed_later_step_leaves_the_money_in_the_primary_account() -> None:
     assert dict(ex.accounts.acct(me).cash) == {0: D("90"), 2: D("10")}
 
 
+def test_a_failed_step_comes_back_failed_through_the_journal(tmp_path: Path) -> None:
+    """The third step of a transfer from subaccount 1 on shard 0 to subaccount 2 on shard 2
+    failed: a restart replays it failing there, the money left with the primary on shard 2."""
+    journal = tmp_path / "exchange.journal"
+    ex = exchange(journal)
+    me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
+    one, two = ex.subaccounts.create_subaccount(me), ex.subaccounts.create_subaccount(me)
+    ex.subaccounts.transfer(
+        me,
+        client_transfer_id="c7a1e3d2-4b5f-4e6a-9c8d-0f1e2d3c4b5a",
+        from_subaccount=0,
+        to_subaccount=one,
+        amount_cents=20_00,
+    )
+    transfer(ex, me, source_subaccount=one, destination_subaccount=two)
+    ex.shard_transfers.run_due(ex.reference.now(), fail_step=3)
+
+    def where(x: Exchange) -> object:
+        cash = [dict(x.accounts.acct(ledger_id(me, n)).cash) for n in (0, one, two)]
+        [t] = x.shard_transfers.transfers(me)
+        return cash, (t.status, t.steps_done, t.failed_step)
+
+    expected = where(ex)
+    assert expected == ([{0: D("80"), 2: D("10")}, {0: D("10")}, {0: D("0")}], ("complete", 2, 3))
+    ex.close()
+    again = exchange(journal)
+    assert where(again) == expected
+    again.close()
+
+
 def test_a_transfer_within_a_shard_is_a_subaccount_transfer() -> None:
     ex = exchange()
     me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
@@ -249,11 +279,21 @@ def test_an_allocation_and_its_rebalance_come_back_through_the_journal(tmp_path:
     ex = exchange(journal)
     me = ex.accounts.create_account(key_id="me", public_key_pem="", cash_cents=100_00).account_id
     ex.shard_transfers.set_allocation(me, [(0, 40), (2, 60)], "max")
-    ex.shard_transfers.rebalance_due(ex.reference.now() + 60)
+    at = ex.reference.now()
+    ex.shard_transfers.rebalance_due(at)
     assert dict(ex.accounts.acct(me).cash) == {0: D("40"), 2: D("60")}
+    stamps = dict(ex.accounts.states[me].stamps)
     ex.close()
     again = exchange(journal)
     assert dict(again.accounts.acct(me).cash) == {0: D("40"), 2: D("60")}
+    # each shard's balance stamped at the rebalance's time, as before
+    assert dict(again.accounts.states[me].stamps) == stamps
+    # the rebalance's time comes back too: the next is due a whole interval after it
+    again.accounts.acct(me).move(0, D("10"), at)
+    again.shard_transfers.rebalance_due(at + again.shard_transfers.rebalance_s - 1)
+    assert dict(again.accounts.acct(me).cash) == {0: D("50"), 2: D("60")}
+    again.shard_transfers.rebalance_due(at + again.shard_transfers.rebalance_s)
+    assert dict(again.accounts.acct(me).cash) == {0: D("44"), 2: D("66")}
     assert again.shard_transfers.allocation(me).allocations == [(0, 40), (2, 60)]
     assert again.shard_transfers.allocation(me).reservation == "max"
     again.close()
