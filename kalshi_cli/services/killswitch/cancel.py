@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from kalshi_cli.services.killswitch.pull import DeadlinePassed
+from kalshi_cli.services.reconcile import account_resting, account_subaccounts
 from kalshi_cli.vocabulary.clock import Deadline, parse_iso
 from kalshi_cli.vocabulary.errors import (
     MAY_PASS,
@@ -170,13 +171,15 @@ class KillCancels:
             return orders  # its own subaccount's alone, and its cancels go there
         if any(o.subaccount is None and o.order_id not in run.whose for o in orders):
             try:
-                balances = self.client.subaccounts.subaccount_balances()
-                numbers = sorted({b.subaccount for b in balances})
+                numbers = account_subaccounts(self.client)
                 if len(numbers) > 1:
-                    for number in numbers:
-                        on_it = self.client.on_subaccount(number)
-                        for order in self._resting_in_scope(run, on_it):
-                            run.whose[order.order_id] = number
+                    each = account_resting(
+                        self.client,
+                        numbers=numbers,
+                        ticker=run.ticker,
+                        event_ticker=run.event_ticker,
+                    )
+                    run.whose.update({i: order.subaccount for i, order in each.items()})
             except KalshiError as exc:
                 # costs the orders whose subaccount it would tell, never the listing: the
                 # others are cancelled all the same
