@@ -25,9 +25,10 @@ def test_a_markets_cancel_all_cancels_its_orders_on_every_subaccount(
     prime: SimHarness, kalshi: Kalshi, names_it: bool
 ) -> None:
     """Four of T's orders rest on subaccount 1 (two placed here, two by another program) and
-    one on the primary: all five are cancelled and the command says so. It listed subaccount 0
-    alone, printed "orders cancelled 1" and exited 0 with the four left resting."""
-    (ticker,) = make_markets(prime, 1)
+    one on the primary: all five are cancelled and the command says so, and another market's
+    order on subaccount 1 rests on. It listed subaccount 0 alone, printed "orders cancelled 1"
+    and exited 0 with the four left resting."""
+    ticker, other = make_markets(prime, 2)
     run: dict[str, Any] = {} if names_it else {"client": _unnamed(prime)}
     _fund_subaccount_1(kalshi)
     ids = []
@@ -42,9 +43,14 @@ def test_a_markets_cancel_all_cancels_its_orders_on_every_subaccount(
         body = order_body(ticker, price="0.20", count="3.00", subaccount=subaccount)
         ids.append(str(prime.placed(prime.account, body)["order_id"]))
 
+    elsewhere = str(
+        prime.placed(prime.account, order_body(other, price="0.20", subaccount=1))["order_id"]
+    )
+
     done = kalshi("order", "cancel-all", "--ticker", ticker, "--json", **run)
 
     assert done.exit_code == 0, done.output
     assert sorted(json.loads(done.stdout)["cancelled"]) == sorted(ids)
     assert json.loads(done.stdout)["contracts_cancelled"] == "13.00"
     assert {_the_order(prime, i)["status"] for i in ids} == {"canceled"}
+    assert _the_order(prime, elsewhere)["status"] == "resting"
