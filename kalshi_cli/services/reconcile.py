@@ -752,12 +752,11 @@ CATCH_UP_OVERLAP_S = 300.0
 class CatchUpListings:
     """A catch-up's first listings (`list_catch_up`), read apart from its booking so that they
     may go out beside other reads: every subaccount's fills since `since` (both tiers), and
-    the settlements since then of a client on no subaccount (None: a client on one lists its
-    own as the catch-up books them)."""
+    every subaccount's settlements since then."""
 
     since: int | None
     fills: list[Fill]
-    settlements: list[Settlement] | None
+    settlements: list[Settlement]
 
 
 def catch_up_since(store: Store) -> int | None:
@@ -780,14 +779,10 @@ def catch_up_fills_listed(client: ReconcileClient, since: int | None) -> list[Fi
     return _fills_since(client.on_subaccount(None), since)
 
 
-def catch_up_settlements_listed(
-    client: ReconcileClient, since: int | None
-) -> list[Settlement] | None:
-    """Every subaccount's settlements since `since` for a client on no subaccount (None: one on
-    a subaccount lists its own as the catch-up books them): a read of the exchange alone."""
-    if client.subaccount is not None:
-        return None
-    return list(client.portfolio.iter_settlements(min_ts=since))
+def catch_up_settlements_listed(client: ReconcileClient, since: int | None) -> list[Settlement]:
+    """Every subaccount's settlements since `since`, whichever subaccount `client` acts on (the
+    cursor is the state file's, as for the fills): a read of the exchange alone."""
+    return list(client.on_subaccount(None).portfolio.iter_settlements(min_ts=since))
 
 
 def catch_up(
@@ -851,17 +846,16 @@ def _catch_up_settlements(
     listed: CatchUpListings,
     numbers: Callable[[], list[int]],
 ) -> int:
-    """The settlements settled since `listed.since` (`min_ts`, by their `settled_time`; every
-    one when None) that the state file lacks, how many were added. A client on no subaccount
-    lists every subaccount's at once (`listed.settlements`), and only when one of them is not
-    recorded yet (`all_recorded`) are the account's subaccounts (`numbers`) asked and each listed
-    on its own: a Settlement names none."""
-    since = listed.since
-    if listed.settlements is None:
-        return sync_settlements(client, store, since_ts=since)
+    """Every subaccount's settlements settled since `listed.since` (`min_ts`, by their
+    `settled_time`; every one when None) that the state file lacks, how many were added. The
+    cursor is the state file's, so they are every subaccount's even for a command acting on one
+    (as `_catch_up_fills`): listed at once (`listed.settlements`), and only when one of them is
+    not recorded yet (`all_recorded`) are the account's subaccounts (`numbers`) asked and each
+    listed on its own: a Settlement names none."""
     if store.settlements.all_recorded(s.ticker for s in listed.settlements):
         return 0
-    return sync_settlements(client, store, subaccounts=numbers(), since_ts=since)
+    everyone = client.on_subaccount(None)
+    return sync_settlements(everyone, store, subaccounts=numbers(), since_ts=listed.since)
 
 
 def moves_backwards(intent: IntentRecord, order: Order) -> bool:
