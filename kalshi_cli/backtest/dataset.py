@@ -111,7 +111,8 @@ def _size(obj: Any) -> int:
 def decode_held(root: Path, held: tuple[tuple[str, bytes], ...], budget: int) -> HeldRecords | None:
     """The records of the segments `held`, decoded once for every run that replays them; None
     when they would take more than `budget` bytes (the reading stops there), or when the
-    reading counted a skip not item by item, so that where it fell among them is not known."""
+    reading counted a skip not item by item, so that where it fell among them is not known, or
+    skipped a record as more than a day past the clock: a run later judges it by its own."""
     skipped = _Marking()
     records: list[Record] = []
     append = records.append
@@ -125,6 +126,8 @@ def decode_held(root: Path, held: tuple[tuple[str, bytes], ...], budget: int) ->
             nbytes += (_size(record) + 8) * SAMPLE_EVERY
             if nbytes > budget:
                 return None
+    if skipped.get("future_time"):
+        return None  # judged against the time of this reading, not of the runs that replay it
     skips = tuple(sorted(skipped.marks.items()))
     if sum((counts for _, counts in skips), Counter()) != Counter(dict(skipped)):
         return None  # a count not taken by item (`update`): where it fell is not known
