@@ -1,6 +1,7 @@
 """A data set as a sweep's worker holds it: opened by its path once per process and kept for the
 process's later runs, its records decoded once when they fit the memory budget, else its segments'
-compressed bytes (each run decodes them as it goes), else nothing (each run reads the files). Its
+compressed bytes (each run decodes them as it goes), else nothing (each run reads the files). The
+budget is a machine's: a sweep's workers there each take their share (`worker_environment`). Its
 fingerprint is taken at every open, and a worker whose data set changed refuses the run: runs
 ranked together must have read the same data. docs/backtesting.md "Sweeps".
 """
@@ -223,6 +224,12 @@ def open_dataset(path: str, expected: str = "") -> DataSet:
             _STATS["decodes"][str(root)] += 1
         _HELD[root] = DataSet(root, current, blobs if decoded is None else None, decoded)
         return _HELD[root]
+
+
+def worker_environment(workers: int) -> dict[str, str]:
+    """What each of the `workers` processes a sweep starts on this machine is given: its share
+    of this process's `KALSHI_DATA_CACHE_MB`, so that between them they hold at most that."""
+    return {CACHE_ENV: str(_budget() // workers // 2**20)}
 
 
 def _budget() -> int:
