@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.data.replay import Record, iter_records
-from kalshi_cli.data.segments import iter_line_blocks, segment_paths
+from kalshi_cli.data.segments import iter_line_blocks, listed_lines, segment_paths
 from kalshi_cli.vocabulary.errors import ConfigError, NoDataError
 
 CACHE_ENV = "KALSHI_DATA_CACHE_MB"
@@ -50,6 +50,8 @@ def fingerprint(data: Path) -> str:
 
 # one record in this many is measured to tell what the held records take (`_size`)
 SAMPLE_EVERY = 64
+# records read before what they all would take is projected from them (`decode_held`)
+PROJECT_FROM = 16 * SAMPLE_EVERY
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,15 @@ def _size(obj: Any) -> int:
 
 def decode_held(root: Path, held: tuple[tuple[str, bytes], ...], budget: int) -> HeldRecords | None:
     """The records of the segments `held`, decoded once for every run that replays them; None
-    when they would take more than `budget` bytes (the reading stops there), or when the
+    when they would take more than `budget` bytes (the reading stops there, or once
+    `PROJECT_FROM` are read if those project more over the lines the manifest lists), or when the
     reading counted a skip not item by item, so that where it fell among them is not known, or
     skipped a record as more than a day past the clock: a run later judges it by its own."""
     skipped = _Marking()
     records: list[Record] = []
     append = records.append
     nbytes = 0
+    lines = sum(listed_lines(root).values())
     blocks = iter_line_blocks(root, skipped, held=held)
     for record in iter_records(root, skipped, blocks=blocks):
         append(record)
@@ -127,6 +131,8 @@ def decode_held(root: Path, held: tuple[tuple[str, bytes], ...], budget: int) ->
             nbytes += (_size(record) + 8) * SAMPLE_EVERY
             if nbytes > budget:
                 return None
+        elif count == PROJECT_FROM and nbytes * lines > budget * count:
+            return None  # what the records read so far take, over the lines still to come
     if skipped.get("future_time"):
         return None  # judged against the time of this reading, not of the runs that replay it
     skips = tuple(sorted(skipped.marks.items()))

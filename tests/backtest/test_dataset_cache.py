@@ -275,3 +275,29 @@ def test_a_record_judged_too_far_in_the_future_is_judged_again_by_each_run(
     assert reads(data)[2] == 2  # the second run opened the data set its worker held
     assert later["data"]["skipped"].get("future_time") is None
     assert later == from_disk(s)
+
+
+def test_records_that_would_take_more_than_the_budget_are_judged_so_from_their_first_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the records would take is projected over the lines the manifest lists once a
+    thousand are read: a data set twice over the budget is let go there, not after a budget's
+    worth of records was decoded for nothing (a sweep's every worker would hold that much a
+    while, and take that long)."""
+    data = record_scenario("default", tmp_path / "d", seconds=600)  # every market: 5,000 records
+    blobs = tuple((p.name, p.read_bytes()) for p in segment_paths(data))
+    whole = decode_held(data, blobs, 2**30)
+    assert whole is not None and len(whole.records) > 4000
+    read = [0]
+
+    def counting(root: Path, skipped: Counter[str], **kwargs: Any) -> Iterator[Record]:
+        for record in iter_records(root, skipped, **kwargs):
+            read[0] += 1
+            yield record
+
+    monkeypatch.setattr(dataset, "iter_records", counting)
+    assert decode_held(data, blobs, whole.nbytes // 2) is None
+    assert read[0] <= 1100, read[0]
+    read[0] = 0  # one just within the budget is held whole
+    held = decode_held(data, blobs, whole.nbytes * 21 // 20)
+    assert held is not None and len(held.records) == read[0] == len(whole.records)
