@@ -113,7 +113,9 @@ class _Worker:
         # stderr to a file, not a pipe: a worker writing more than a pipe holds would block
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by `close`)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kalshi_cli.backtest.worker"],
+            # -P: the working directory is not put first on the path, so a `kalshi_cli` there
+            # (a checkout of another version) is not the one the worker imports
+            [sys.executable, "-P", "-m", "kalshi_cli.backtest.worker"],
             env={**os.environ, **env},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -135,3 +135,18 @@ def test_a_sweeps_workers_hold_the_data_set_within_the_budget_between_them(
     with closing(LocalPool(jobs=1)) as alone:
         assert alone.map(specs) == reports
         assert alone.worker_stats()[0]["held_mb"][key] > 0
+
+
+def test_a_worker_runs_the_code_of_the_sweep_that_started_it_whatever_the_directory(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep started in a directory that holds another `kalshi_cli` (a checkout of another
+    version) has its workers import the one the sweep runs, as the command itself does."""
+    other = tmp_path / "kalshi_cli"
+    other.mkdir()
+    (other / "__init__.py").write_text("raise SystemExit('another kalshi_cli')\n")
+    monkeypatch.chdir(tmp_path)
+    specs = specs_of(data, "fair=0.6,0.7")
+    with closing(LocalPool(jobs=2)) as pool:
+        reports = pool.map(specs)
+    assert reports == [run_backtest(s) for s in specs]
