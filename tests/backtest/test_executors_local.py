@@ -1,7 +1,8 @@
 """The local executor (kalshi_cli/backtest/executors.py): worker processes that each read the
-data set once and give the reports a run in this process gives; a run's printing does not break
-them; a worker that dies fails the sweep naming the run (exit 22); a run's own error keeps its
-exit code."""
+data set once, within their share of the memory budget, and give the reports a run in this
+process gives, whatever directory they were started from; a run's printing does not break them;
+a worker that dies fails the sweep naming the run (exit 22); a run's own error keeps its exit
+code."""
 
 from __future__ import annotations
 
