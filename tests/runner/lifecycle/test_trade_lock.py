@@ -341,3 +341,26 @@ def test_a_paper_run_whose_lock_directory_cannot_be_made_is_refused_naming_it(
     assert refused.value.hint is not None and "XDG_RUNTIME_DIR" in refused.value.hint
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     acquire(state, account=None, now=NOW, lock_dir=tmp_path).release()  # the file's lock let go
+
+
+def test_a_loop_making_its_state_file_is_not_said_to_have_another_file_open_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a loop builds its new state file (claimed, not yet linked at its name), a command
+    at the path (`kalshi status`, `halt`) finds the loop and no other file open under it: the
+    file it will open is the one that appears there. Once linked, the file is the loop's."""
+    from kalshi_cli.services.paper_kill import unseen_by_its_loop
+
+    state = tmp_path / "state.db"
+    link = os.link
+    seen: list[str | None] = []
+
+    def look_then_link(source: Path, target: Path) -> None:
+        seen.append(unseen_by_its_loop(state))
+        link(source, target)
+
+    monkeypatch.setattr(os, "link", look_then_link)
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path) as first:
+        Store.open(state, claim=first.holds_state).close()
+        seen.append(unseen_by_its_loop(state))
+    assert seen == [None, None]
