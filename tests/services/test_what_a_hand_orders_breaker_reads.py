@@ -72,6 +72,30 @@ def test_a_settlement_lost_by_hand_after_the_last_look_trips_the_breaker(
     assert [s.ticker for s in store.settlements.read()] == [held]
 
 
+def test_a_settlement_new_since_the_last_look_is_listed_on_each_subaccount_since_it_too(
+    prime: SimHarness, store: Store
+) -> None:
+    """A settlement the state file lacks has the subaccounts asked and each listed on its own:
+    those listings too are of the settlements since the last look, not every one since the
+    account opened."""
+    held, other = make_markets(prime, 2)
+    seen = RequestsSeen()
+    with connect(prime.account, transport=seen) as client:
+        service = OrderService(client, store)
+        another_accounts_order(prime, held, BookSide.ASK, "0.60", 2)
+        service.place(service.prepare(_buy(held, 2, "0.60")))
+        service.place(service.prepare(_buy(other)))  # the last look, before the settlement
+        cursor = float(store.entries.get_kv(CATCH_UP_CURSOR) or "nan")
+        prime.settle(held, "no")
+        seen.clear()
+        service.place(service.prepare(_buy(other)))
+    asked = list(zip(seen.paths, seen.queries, strict=True))
+    on_each = [q for p, q in asked if p == SETTLEMENTS and "subaccount" in q]
+    assert on_each, asked  # the subaccounts were asked, and each listed
+    assert {q.get("min_ts") for q in on_each} == {str(int(cursor - CATCH_UP_OVERLAP_S))}
+    assert [s.ticker for s in store.settlements.read()] == [held]
+
+
 def test_a_day_the_state_file_holds_tripped_refuses_an_order_that_adds_with_no_read(
     prime: SimHarness, store: Store, ticker: str
 ) -> None:
