@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch.cancel import CANCEL_ALL_SHARE
+from kalshi_cli.services.killswitch.pull import UNREACHABLE_GIVE_UP_S
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -111,3 +113,36 @@ def test_a_cancel_all_failing_past_its_share_is_followed_by_cancels_order_by_ord
     # it may have acted (an answer lost): what it took is counted as a cancel-all's is, and
     # the minute after it may sweep a new order too
     assert report.exchange_cancel_all
+
+
+def _refused() -> TransportError:
+    """A connection refused: the request never reached the exchange."""
+    request = httpx.Request("DELETE", "http://127.0.0.1/trade-api/v2/portfolio/orders")
+    try:
+        raise httpx.ConnectError("connection refused", request=request)
+    except httpx.ConnectError as exc:
+        try:
+            raise TransportError("connection refused") from exc
+        except TransportError as refused:
+            return refused
+
+
+def test_a_cancel_all_unreachable_for_less_than_the_give_up_time_is_followed_by_cancels(
+    store: Store,
+) -> None:
+    """The cancel-all finds no connection for its whole share, a share shorter than
+    `UNREACHABLE_GIVE_UP_S`, on a clock that has run for a while: the time without a connection
+    is counted from its first refusal, so the run is not given up and the rounds cancel order by
+    order and prove it."""
+    deadline_s = 16.0
+    assert CANCEL_ALL_SHARE * deadline_s < UNREACHABLE_GIVE_UP_S
+    clock = ManualClock()
+    clock.advance(1_000.0)
+    exchange = CancelAllFails(clock, _refused())
+
+    report = KillSwitch(exchange, store, clock, deadline_s=deadline_s).run()
+
+    assert len(exchange.cancel_alls) > 1
+    assert report.proven, report.errors
+    assert sorted(report.cancelled) == ["on-0", "on-2"]
+    assert not report.exchange_cancel_all  # never sent: it took nothing
