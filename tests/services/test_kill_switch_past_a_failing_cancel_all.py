@@ -113,6 +113,7 @@ def test_a_cancel_all_failing_past_its_share_is_followed_by_cancels_order_by_ord
     # it may have acted (an answer lost): what it took is counted as a cancel-all's is, and
     # the minute after it may sweep a new order too
     assert report.exchange_cancel_all
+    assert report.uncounted is False  # every order it may have taken was listed before it
 
 
 def _refused() -> TransportError:
