@@ -32,7 +32,6 @@ from kalshi_cli.runner.books.entry_log import EntryLog
 from kalshi_cli.runner.config import StrategyChoice, TradeConfig, TradeOptions
 from kalshi_cli.runner.execution.order_group import open_session_group
 from kalshi_cli.runner.loop.trade_loop import TradeLoop
-from kalshi_cli.services.killswitch.order_groups import GROUP_STEP_SHARE
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Deadline, SystemClock
@@ -289,7 +288,7 @@ def test_a_group_trigger_slower_than_a_request_but_within_its_share_withdraws_th
     """The group service answers a trigger after a pause shorter than the triggers' share of
     the stop deadline (`GROUP_STEP_SHARE`): the trigger is waited for and withdraws the quotes,
     not cut short and said failed."""
-    pause_s = 0.25 * GROUP_STEP_SHARE * STOP_DEADLINE_S
+    pause_s = 0.3  # a quarter of the triggers' share, a fifth of `STOP_DEADLINE_S` (docs)
     with quoting(sim, tmp_path, group=True) as rig:
         trigger = rig.loop.stop.trigger_group
         assert trigger is not None
