@@ -321,3 +321,22 @@ def test_a_loop_whose_new_state_file_lost_the_race_for_its_name_keeps_no_lock_of
             fcntl.flock(left.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it
         with pytest.raises(LoopAlreadyRunning):
             acquire(theirs, account=None, now=NOW, lock_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "written", ["", '{"pid": 12', "[1234]"], ids=["nothing", "half", "no object"]
+)
+def test_a_loop_still_writing_its_lock_is_found_naming_nothing(
+    tmp_path: Path, written: str
+) -> None:
+    """A lock held before its holder is written in full (a loop starting): a command looking for
+    the state file's loop (`kalshi halt`) finds one, named by nothing it could read."""
+    from kalshi_cli.store.trade_lock import loop_holder
+
+    state = tmp_path / "state.db"
+    with state_lock_path(state).open("w") as held:
+        held.write(written)
+        held.flush()
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert loop_holder(state) == {}
+    assert loop_holder(state) is None
