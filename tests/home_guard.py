@@ -47,6 +47,8 @@ KEPT = ("KALSHI_UPDATE_SNAPSHOTS",)
 
 RUN_DIR = pytest.StashKey[Path]()
 RUN_HOME = pytest.StashKey[Path]()
+# the directory of the run's sitecustomize, set as the run starts (each xdist worker its own)
+_SITE: list[Path] = []
 ENVIRON_BEFORE = pytest.StashKey[dict[str, str]]()
 GETPWUID_BEFORE = pytest.StashKey[object]()
 # the lock directory under the home the password database named before the run's took its place
@@ -93,11 +95,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[REAL_LOCK_DIR] = home_lock_dir(create=False)
     site = run / "site"
     site.mkdir()
+    _SITE[:] = [site]
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(home=str(run / "password-home")))
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     runpy.run_path(str(site / "sitecustomize.py"))  # and in this process
+
+
+def password_home_environ() -> dict[str, str]:
+    """What a process started with an environment of its own (not the run's) needs so that its
+    password-database home is the run's: the run's `sitecustomize`, alone on PYTHONPATH (no
+    checkout rides along)."""
+    return {"PYTHONPATH": str(_SITE[0])}
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

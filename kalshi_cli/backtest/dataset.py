@@ -1,6 +1,7 @@
 """A data set as a sweep's worker holds it: opened by its path once per process and kept for the
 process's later runs, its records decoded once when they fit the memory budget, else its segments'
-compressed bytes (each run decodes them as it goes), else nothing (each run reads the files). Its
+compressed bytes (each run decodes them as it goes), else nothing (each run reads the files). The
+budget is a machine's: a sweep's workers there each take their share (`worker_environment`). Its
 fingerprint is taken at every open, and a worker whose data set changed refuses the run: runs
 ranked together must have read the same data. docs/backtesting.md "Sweeps".
 """
@@ -21,7 +22,7 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.data.replay import Record, iter_records
-from kalshi_cli.data.segments import iter_line_blocks, segment_paths
+from kalshi_cli.data.segments import iter_line_blocks, listed_lines, segment_paths
 from kalshi_cli.vocabulary.errors import ConfigError, NoDataError
 
 CACHE_ENV = "KALSHI_DATA_CACHE_MB"
@@ -49,6 +50,8 @@ def fingerprint(data: Path) -> str:
 
 # one record in this many is measured to tell what the held records take (`_size`)
 SAMPLE_EVERY = 64
+# records read before what they all would take is projected from them (`decode_held`)
+PROJECT_FROM = 16 * SAMPLE_EVERY
 
 
 @dataclass(frozen=True)
@@ -110,12 +113,15 @@ def _size(obj: Any) -> int:
 
 def decode_held(root: Path, held: tuple[tuple[str, bytes], ...], budget: int) -> HeldRecords | None:
     """The records of the segments `held`, decoded once for every run that replays them; None
-    when they would take more than `budget` bytes (the reading stops there), or when the
-    reading counted a skip not item by item, so that where it fell among them is not known."""
+    when they would take more than `budget` bytes (the reading stops there, or once
+    `PROJECT_FROM` are read if those project more over the lines the manifest lists), or when the
+    reading counted a skip not item by item, so that where it fell among them is not known, or
+    skipped a record as more than a day past the clock: a run later judges it by its own."""
     skipped = _Marking()
     records: list[Record] = []
     append = records.append
     nbytes = 0
+    lines = sum(listed_lines(root).values())
     blocks = iter_line_blocks(root, skipped, held=held)
     for record in iter_records(root, skipped, blocks=blocks):
         append(record)
@@ -125,6 +131,10 @@ def decode_held(root: Path, held: tuple[tuple[str, bytes], ...], budget: int) ->
             nbytes += (_size(record) + 8) * SAMPLE_EVERY
             if nbytes > budget:
                 return None
+        elif count == PROJECT_FROM and nbytes * lines > budget * count:
+            return None  # what the records read so far take, over the lines still to come
+    if skipped.get("future_time"):
+        return None  # judged against the time of this reading, not of the runs that replay it
     skips = tuple(sorted(skipped.marks.items()))
     if sum((counts for _, counts in skips), Counter()) != Counter(dict(skipped)):
         return None  # a count not taken by item (`update`): where it fell is not known
@@ -220,6 +230,12 @@ def open_dataset(path: str, expected: str = "") -> DataSet:
             _STATS["decodes"][str(root)] += 1
         _HELD[root] = DataSet(root, current, blobs if decoded is None else None, decoded)
         return _HELD[root]
+
+
+def worker_environment(workers: int) -> dict[str, str]:
+    """What each of the `workers` processes a sweep starts on this machine is given: its share
+    of this process's `KALSHI_DATA_CACHE_MB`, so that between them they hold at most that."""
+    return {CACHE_ENV: str(_budget() // workers // 2**20)}
 
 
 def _budget() -> int:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import IO, Any, Protocol
 
-from kalshi_cli.backtest.dataset import dataset_stats
+from kalshi_cli.backtest.dataset import dataset_stats, worker_environment
 from kalshi_cli.backtest.engine import BacktestSpec, Lookup
 from kalshi_cli.backtest.report import plain
 from kalshi_cli.backtest.runs import run_backtest
@@ -109,11 +109,14 @@ def open_executor(
 class _Worker:
     """One `python -m kalshi_cli.backtest.worker` process: a request line in, an answer out."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
         # stderr to a file, not a pipe: a worker writing more than a pipe holds would block
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by `close`)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kalshi_cli.backtest.worker"],
+            # -P: the working directory is not put first on the path, so a `kalshi_cli` there
+            # (a checkout of another version) is not the one the worker imports
+            [sys.executable, "-P", "-m", "kalshi_cli.backtest.worker"],
+            env={**os.environ, **env},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -168,6 +171,7 @@ class LocalPool:
 
     def __init__(self, jobs: int | None = None, strategies: Lookup | None = None) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self._env = worker_environment(self.jobs)  # the data set's budget shared among them
         self._strategies = strategies
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: list[_Worker] = []
@@ -238,7 +242,7 @@ class LocalPool:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
-            worker = _Worker()
+            worker = _Worker(self._env)
             with self._lock:
                 self._all.append(worker)
             return worker
@@ -291,8 +295,10 @@ class DaskExecutor:
                 # how long to try: Dask's own `distributed.comm.timeouts.connect` (30 s)
                 self.client: Any = distributed.Client(self.address)
             else:
+                workers = max(1, jobs or os.cpu_count() or 1)
                 self._cluster = distributed.LocalCluster(
-                    n_workers=max(1, jobs or os.cpu_count() or 1),
+                    n_workers=workers,
+                    env=worker_environment(workers),  # the data set's budget shared among them
                     threads_per_worker=1,  # a run is single-threaded Python
                     processes=True,
                     host="127.0.0.1",  # this machine only, dashboard included

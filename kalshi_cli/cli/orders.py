@@ -616,7 +616,8 @@ def order_cancel_all_command(
 ) -> None:
     """Cancel one market's resting orders; the trading state is left as it is.
 
-    Trading goes on in every market. The kill switch, which halts first, is `kalshi
+    Every subaccount's orders, each subaccount listed on its own; with --subaccount N, N's
+    alone. Trading goes on in every market. The kill switch, which halts first, is `kalshi
     cancel-all`.
 
     Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes

@@ -243,7 +243,7 @@ def iter_line_blocks(
     `missing_segment`, one read whole with fewer lines than listed `short_segment`, so a data set
     that lost an hour never reads as a shorter whole. Each line keeps its end, as
     `iter_gzip_blocks` splits it."""
-    listed = _listed_lines(root)
+    listed = listed_lines(root)
     present: list[tuple[str, Path | bytes]] = (
         [(path.name, path) for path in segment_paths(root)] if held is None else list(held)
     )
@@ -265,7 +265,7 @@ def iter_line_blocks(
         skipped["missing_segment"] += len(gone)
 
 
-def _listed_lines(root: Path) -> dict[str, int]:
+def listed_lines(root: Path) -> dict[str, int]:
     """The whole lines the manifest says each segment holds (what its writer had flushed when
     the manifest was written: after a crash the segment holds as many or more)."""
     segments = (read_manifest(root) or {}).get("segments")

@@ -105,6 +105,23 @@ class SubaccountReads(Protocol):
     def subaccount_balances(self) -> list[SubaccountBalance]: ...
 
 
+class RestingReads(Protocol):
+    """What listing an account's resting orders asks of the exchange (`account_resting`): the
+    subaccount the client acts on (None: every one), a handle on another, the order listing and
+    the subaccounts' balances. A `ReconcileClient` is one, and the kill switch's client."""
+
+    @property
+    def subaccount(self) -> int | None: ...
+
+    def on_subaccount(self, subaccount: int | None) -> RestingReads: ...
+
+    @property
+    def orders(self) -> OrderReads: ...
+
+    @property
+    def subaccounts(self) -> SubaccountReads: ...
+
+
 class ReconcileClient(Protocol):
     """What reconciliation asks of the exchange: its reads by area, the subaccount the client
     acts on (None: every one), and a handle on another (`on_subaccount`), so a subaccount is
@@ -394,17 +411,24 @@ def refresh_resting(
     return resting
 
 
-def account_resting(client: ReconcileClient, *, numbers: Listed) -> dict[str, Order]:
-    """The exchange's resting orders by order id: the client's listing when it acts on one
-    subaccount or none is listed, else each of `numbers` listed through its own handle, an order
-    naming no subaccount given the one it was listed on (an order names its subaccount to direct
-    members only)."""
+def account_resting(
+    client: RestingReads,
+    *,
+    numbers: Listed,
+    ticker: str | None = None,
+    event_ticker: str | None = None,
+) -> dict[str, Order]:
+    """The exchange's resting orders by order id (of `ticker` or `event_ticker` when given): the
+    client's listing when it acts on one subaccount or none is listed, else each of `numbers`
+    listed through its own handle, an order naming no subaccount given the one it was listed on
+    (an order names its subaccount to direct members only)."""
+    scope = {"ticker": ticker, "event_ticker": event_ticker, "status": "resting"}
     if _one_listing(client, numbers):
-        return {o.order_id: o for o in client.orders.iter_orders(status="resting")}
+        return {o.order_id: o for o in client.orders.iter_orders(**scope)}
     assert numbers is not CLIENTS_OWN
     resting: dict[str, Order] = {}
     for number in numbers:
-        for order in client.on_subaccount(number).orders.iter_orders(status="resting"):
+        for order in client.on_subaccount(number).orders.iter_orders(**scope):
             named = order.subaccount is not None
             resting[order.order_id] = (
                 order if named else msgspec.structs.replace(order, subaccount=number)
@@ -604,13 +628,13 @@ def _fills_since(client: ReconcileClient, since_ts: int | None) -> list[Fill]:
     return list(fills_with_history(client.portfolio, client.historical, min_ts=since_ts))
 
 
-def listed_subaccounts(client: ReconcileClient) -> Listed:
+def listed_subaccounts(client: RestingReads) -> Listed:
     """What a reconcile of `client` lists: the subaccount it acts on alone (CLIENTS_OWN), else
     each of the account's on its own (`account_subaccounts`)."""
     return CLIENTS_OWN if client.subaccount is not None else account_subaccounts(client)
 
 
-def _one_listing(client: ReconcileClient, numbers: Listed) -> bool:
+def _one_listing(client: RestingReads, numbers: Listed) -> bool:
     """Whether `numbers` is read in one listing of `client`'s: the subaccount it acts on, or
     none listed (`[]`). CLIENTS_OWN said of a client on no subaccount is refused: its one
     listing would cover every subaccount and book what names none on the primary."""
@@ -621,10 +645,11 @@ def _one_listing(client: ReconcileClient, numbers: Listed) -> bool:
     return len(numbers) == 0
 
 
-def account_subaccounts(client: ReconcileClient) -> list[int]:
+def account_subaccounts(client: RestingReads) -> list[int]:
     """The subaccounts of the account the key may read (a restricted key's own only; none when
-    the exchange lists none), asked through a handle on no subaccount."""
-    balances = client.on_subaccount(None).subaccounts.subaccount_balances()
+    the exchange lists none), asked on no subaccount (a handle on none, for a client on one)."""
+    on_none = client if client.subaccount is None else client.on_subaccount(None)
+    balances = on_none.subaccounts.subaccount_balances()
     return sorted({b.subaccount for b in balances})
 
 
@@ -727,12 +752,11 @@ CATCH_UP_OVERLAP_S = 300.0
 class CatchUpListings:
     """A catch-up's first listings (`list_catch_up`), read apart from its booking so that they
     may go out beside other reads: every subaccount's fills since `since` (both tiers), and
-    the settlements since then of a client on no subaccount (None: a client on one lists its
-    own as the catch-up books them)."""
+    every subaccount's settlements since then."""
 
     since: int | None
     fills: list[Fill]
-    settlements: list[Settlement] | None
+    settlements: list[Settlement]
 
 
 def catch_up_since(store: Store) -> int | None:
@@ -755,14 +779,10 @@ def catch_up_fills_listed(client: ReconcileClient, since: int | None) -> list[Fi
     return _fills_since(client.on_subaccount(None), since)
 
 
-def catch_up_settlements_listed(
-    client: ReconcileClient, since: int | None
-) -> list[Settlement] | None:
-    """Every subaccount's settlements since `since` for a client on no subaccount (None: one on
-    a subaccount lists its own as the catch-up books them): a read of the exchange alone."""
-    if client.subaccount is not None:
-        return None
-    return list(client.portfolio.iter_settlements(min_ts=since))
+def catch_up_settlements_listed(client: ReconcileClient, since: int | None) -> list[Settlement]:
+    """Every subaccount's settlements since `since`, whichever subaccount `client` acts on (the
+    cursor is the state file's, as for the fills): a read of the exchange alone."""
+    return list(client.on_subaccount(None).portfolio.iter_settlements(min_ts=since))
 
 
 def catch_up(
@@ -826,17 +846,16 @@ def _catch_up_settlements(
     listed: CatchUpListings,
     numbers: Callable[[], list[int]],
 ) -> int:
-    """The settlements settled since `listed.since` (`min_ts`, by their `settled_time`; every
-    one when None) that the state file lacks, how many were added. A client on no subaccount
-    lists every subaccount's at once (`listed.settlements`), and only when one of them is not
-    recorded yet (`all_recorded`) are the account's subaccounts (`numbers`) asked and each listed
-    on its own: a Settlement names none."""
-    since = listed.since
-    if listed.settlements is None:
-        return sync_settlements(client, store, since_ts=since)
+    """Every subaccount's settlements settled since `listed.since` (`min_ts`, by their
+    `settled_time`; every one when None) that the state file lacks, how many were added. The
+    cursor is the state file's, so they are every subaccount's even for a command acting on one
+    (as `_catch_up_fills`): listed at once (`listed.settlements`), and only when one of them is
+    not recorded yet (`all_recorded`) are the account's subaccounts (`numbers`) asked and each
+    listed on its own: a Settlement names none."""
     if store.settlements.all_recorded(s.ticker for s in listed.settlements):
         return 0
-    return sync_settlements(client, store, subaccounts=numbers(), since_ts=since)
+    everyone = client.on_subaccount(None)
+    return sync_settlements(everyone, store, subaccounts=numbers(), since_ts=listed.since)
 
 
 def moves_backwards(intent: IntentRecord, order: Order) -> bool:

@@ -68,7 +68,13 @@ def user_lock_dir(*, create: bool = True) -> Path:
         else Path(tempfile.gettempdir()) / f"kalshi-{os.getuid()}"
     )
     if create:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KalshiError(
+                f"cannot keep the trade lock in {path}: {exc.strerror or exc}; not trading",
+                hint="set XDG_RUNTIME_DIR to a directory of your own",
+            ) from exc
     elif not path.exists():
         return path  # nothing there to be another user's
     if path.stat().st_uid != os.getuid():

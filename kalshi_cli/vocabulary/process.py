@@ -1,19 +1,26 @@
 """What a command changes of its process, and puts back. A command also runs inside a process of
 someone else's (a test, a library user calling the app): a signal handler it left installed would
 decide what every later Ctrl-C or SIGTERM there does. Commands change the process's signal
-handlers only through `signal_handlers`, which restores them however the block ends.
+handlers only through `signal_handlers`, which restores them however the block ends. A call
+made on a thread of its own (`side_by_side`) runs on a daemon: one no one waits for any more
+does not hold the process at its exit.
 """
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 Handler = Callable[[int, FrameType | None], Any] | int
+T = TypeVar("T")
 
 
 @contextmanager
@@ -38,3 +45,44 @@ def interruptible() -> AbstractContextManager[None]:
     (`kalshi ... &` without job control) is, and Python then leaves it ignored, so a search sent
     SIGINT would run to its end and exit 0."""
     return signal_handlers({signal.SIGINT: signal.default_int_handler})
+
+
+def in_context(call: Callable[[], T]) -> Callable[[], T]:
+    """`call` to run on another thread under this thread's context (its deadline)."""
+    context = contextvars.copy_context()
+    return lambda: context.run(call)
+
+
+def side_by_side(
+    calls: Sequence[Callable[[], T]], workers: int, *, name: str = "side-by-side"
+) -> list[Future[T]]:
+    """Each of `calls` made on one of `workers` threads (named `name`), under this thread's
+    context (its deadline), its answer in the future of the same place. A future cancelled
+    before its call was taken is not made. The threads are daemons: a call given up on (a
+    stop's second interrupt, a Ctrl-C of the command) does not hold the process at its exit,
+    where a `concurrent.futures` pool's threads are joined; the deadline it runs under still
+    bounds it while the process lives."""
+    from concurrent.futures import Future  # here: a command that makes no call never needs it
+    from queue import Empty, SimpleQueue
+
+    futures: list[Future[T]] = [Future() for _ in calls]
+    todo: SimpleQueue[tuple[Future[T], Callable[[], T]]] = SimpleQueue()
+    for future, call in zip(futures, calls, strict=True):
+        todo.put((future, in_context(call)))
+
+    def work() -> None:
+        while True:
+            try:
+                future, call = todo.get_nowait()
+            except Empty:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # raised again where the answer is read
+                future.set_exception(exc)
+
+    for _ in range(min(workers, len(futures))):
+        threading.Thread(target=work, name=name, daemon=True).start()
+    return futures

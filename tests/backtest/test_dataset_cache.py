@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,8 +29,9 @@ from kalshi_cli.backtest.dataset import (
 )
 from kalshi_cli.backtest.engine import execute
 from kalshi_cli.backtest.report import build_report
+from kalshi_cli.data import replay
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.data.replay import Record, iter_records
+from kalshi_cli.data.replay import FUTURE_SLACK_NS, Record, iter_records
 from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
 from kalshi_cli.vocabulary.errors import ConfigError
@@ -236,3 +238,66 @@ def test_a_budget_that_is_not_a_number_is_refused(
     monkeypatch.setenv(CACHE_ENV, "lots")
     with pytest.raises(ConfigError, match=CACHE_ENV):
         open_dataset(str(data))
+
+
+def test_a_record_judged_too_far_in_the_future_is_judged_again_by_each_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record more than a day past the clock is skipped; a run hours after the data set was
+    decoded for its worker judges it against its own clock, as a run reading the files then
+    does: here a trade a day and a half hour after the recording, decoded at its end and run an
+    hour later, when it is within the day."""
+    data = record(tmp_path / "d")
+    last_ns = max(s["last_ns"] for s in (read_manifest(data) or {})["segments"].values())
+    ahead_ns = last_ns + FUTURE_SLACK_NS + 1800 * 10**9
+    trade = {
+        "type": "trade",
+        "sid": 99,
+        "seq": 1,
+        "msg": {
+            "market_ticker": LAL,
+            "yes_price_dollars": "0.5000",
+            "count_fp": "1.00",
+            "taker_outcome_side": "no",
+        },
+    }
+    writer = SegmentWriter(data, fsync=False)
+    writer.write(ahead_ns, frame_line(ahead_ns, json.dumps(trade).encode()))
+    writer.close()
+    clock = [last_ns]
+    monkeypatch.setattr(replay, "time", SimpleNamespace(time_ns=lambda: clock[0]))
+    s = replace(spec(data, "0.6"), trade=(("tick_interval_s", 3600),))
+    decoded_then = json.loads(json.dumps(run_backtest(s), default=str))
+    assert decoded_then["data"]["skipped"].get("future_time") == 1
+    assert decoded_then == from_disk(s)
+    clock[0] = last_ns + 3600 * 10**9
+    later = json.loads(json.dumps(run_backtest(s), default=str))
+    assert reads(data)[2] == 2  # the second run opened the data set its worker held
+    assert later["data"]["skipped"].get("future_time") is None
+    assert later == from_disk(s)
+
+
+def test_records_that_would_take_more_than_the_budget_are_judged_so_from_their_first_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the records would take is projected over the lines the manifest lists once a
+    thousand are read: a data set twice over the budget is let go there, not after a budget's
+    worth of records was decoded for nothing (a sweep's every worker would hold that much a
+    while, and take that long)."""
+    data = record_scenario("default", tmp_path / "d", seconds=600)  # every market: 5,000 records
+    blobs = tuple((p.name, p.read_bytes()) for p in segment_paths(data))
+    whole = decode_held(data, blobs, 2**30)
+    assert whole is not None and len(whole.records) > 4000
+    read = [0]
+
+    def counting(root: Path, skipped: Counter[str], **kwargs: Any) -> Iterator[Record]:
+        for record in iter_records(root, skipped, **kwargs):
+            read[0] += 1
+            yield record
+
+    monkeypatch.setattr(dataset, "iter_records", counting)
+    assert decode_held(data, blobs, whole.nbytes // 2) is None
+    assert read[0] <= 1100, read[0]
+    read[0] = 0  # one just within the budget is held whole
+    held = decode_held(data, blobs, whole.nbytes * 21 // 20)
+    assert held is not None and len(held.records) == read[0] == len(whole.records)

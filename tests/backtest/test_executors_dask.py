@@ -27,6 +27,7 @@ from distributed import LocalCluster
 
 from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.command import BacktestRequest, backtest
+from kalshi_cli.backtest.dataset import CACHE_ENV
 from kalshi_cli.backtest.executors import DaskExecutor, ExecutorError, RunFailed, open_executor
 from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
 from kalshi_cli.data.scenario_recording import record_scenario
@@ -148,10 +149,13 @@ def test_without_a_scheduler_the_sweep_starts_a_cluster_of_its_own(
     data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.setenv(CACHE_ENV, "100")
     specs = specs_of(data, "fair=0.6,0.7")
     with open_executor("dask", jobs=2) as own:
         assert isinstance(own, DaskExecutor) and own.address is None
         workers = own.client.run(os.getpid)
+        # the data set's memory budget is this machine's: each worker holds within its half
+        assert list(own.client.run(os.getenv, CACHE_ENV).values()) == ["50", "50"]
         results = reports(run_sweep(specs, executor=own))
     assert len(workers) == 2 and os.getpid() not in workers.values()
     assert results == locally(specs)

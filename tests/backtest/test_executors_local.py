@@ -1,11 +1,13 @@
 """The local executor (kalshi_cli/backtest/executors.py): worker processes that each read the
-data set once and give the reports a run in this process gives; a run's printing does not break
-them; a worker that dies fails the sweep naming the run (exit 22); a run's own error keeps its
-exit code."""
+data set once, within their share of the memory budget, and give the reports a run in this
+process gives, whatever directory they were started from; a run's printing does not break them;
+a worker that dies fails the sweep naming the run (exit 22); a run's own error keeps its exit
+code."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from contextlib import closing
 from dataclasses import replace
@@ -14,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
-from kalshi_cli.backtest.dataset import fingerprint
+from kalshi_cli.backtest.dataset import CACHE_ENV, decode_held, fingerprint
 from kalshi_cli.backtest.executors import ExecutorError, LocalPool, RunFailed, open_executor
 from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
 from kalshi_cli.data.scenario_recording import record_scenario
+from kalshi_cli.data.segments import segment_paths
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -109,3 +112,42 @@ def test_a_worker_answers_a_run_its_error_and_its_stats(data: Path, tmp_path: Pa
     assert missing["exit_code"] == ExitCode.NO_DATA and "no data set at" in missing["error"]
     stats = answer({"stats": True})["stats"]
     assert stats["pid"] == os.getpid() and stats["opens"][str(data.absolute())] >= 2
+
+
+def test_a_sweeps_workers_hold_the_data_set_within_the_budget_between_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`KALSHI_DATA_CACHE_MB` is what a sweep holds on this machine: records that fit it whole
+    are held decoded by the one process of `--jobs 1`, but not by each of two workers, which
+    hold the compressed segments and decode as each run goes: the same reports."""
+    data = record_scenario("default", tmp_path / "d", seconds=600)  # every market
+    blobs = tuple((p.name, p.read_bytes()) for p in segment_paths(data))
+    held = decode_held(data, blobs, 2**30)
+    assert held is not None and held.nbytes > 2**20
+    monkeypatch.setenv(CACHE_ENV, str(math.ceil(held.nbytes / 2**20)))
+    specs = specs_of(data, "fair=0.55,0.6,0.65,0.7")
+    with closing(LocalPool(jobs=2)) as pool:
+        reports = pool.map(specs)
+        stats = pool.worker_stats()
+    key = str(data.absolute())
+    assert len(stats) == 2 and all(s["opens"].get(key) for s in stats)
+    assert [s["held_mb"] for s in stats] == [{}, {}]  # each holds the compressed segments
+    assert [s["decodes"] for s in stats] == [{}, {}]
+    with closing(LocalPool(jobs=1)) as alone:
+        assert alone.map(specs) == reports
+        assert alone.worker_stats()[0]["held_mb"][key] > 0
+
+
+def test_a_worker_runs_the_code_of_the_sweep_that_started_it_whatever_the_directory(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep started in a directory that holds another `kalshi_cli` (a checkout of another
+    version) has its workers import the one the sweep runs, as the command itself does."""
+    other = tmp_path / "kalshi_cli"
+    other.mkdir()
+    (other / "__init__.py").write_text("raise SystemExit('another kalshi_cli')\n")
+    monkeypatch.chdir(tmp_path)
+    specs = specs_of(data, "fair=0.6,0.7")
+    with closing(LocalPool(jobs=2)) as pool:
+        reports = pool.map(specs)
+    assert reports == [run_backtest(s) for s in specs]

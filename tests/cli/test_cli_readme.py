@@ -18,6 +18,7 @@ import pytest
 
 import kalshi_cli
 from kalshi_cli.cli.app import COMMANDS
+from tests.home_guard import password_home_environ
 
 from .fakes import run
 
@@ -84,7 +85,8 @@ def test_the_built_wheel_installs_and_trades_outside_the_checkout(tmp_path: Path
     ).stdout.strip()  # fmt: skip
     ours = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
     (Path(site) / "dependencies.pth").write_text("".join(f"{path}\n" for path in ours))
-    env = {"PATH": os.defpath, "HOME": str(home), "KALSHI_HOME": str(home), "NO_COLOR": "1"}
+    env = {"PATH": os.defpath, "HOME": str(home), "KALSHI_HOME": str(home), "NO_COLOR": "1",
+           **password_home_environ()}  # fmt: skip
 
     def run_there(*args: str | Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -20,6 +20,7 @@ import pytest
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.file_limit import NO_BYTECODE, limited_file_size
+from tests.home_guard import password_home_environ
 
 # drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, then runs the command
 WITHOUT_ROOT_OVERRIDE = textwrap.dedent(
@@ -43,6 +44,7 @@ def kalshi(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "KALSHI_HOME": str(home),
         "HOME": str(home),
         "NO_COLOR": "1",
+        **password_home_environ(),
     }
     return subprocess.run(
         [sys.executable, "-c", WITHOUT_ROOT_OVERRIDE, script, *args],

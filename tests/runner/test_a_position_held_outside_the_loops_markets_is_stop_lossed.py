@@ -36,6 +36,7 @@ from tests.runner.fakes import (
     trader,
 )
 from tests.runner.simproc import log_events
+from tests.waiting import PATIENCE_S, pause, wait_until
 
 HELD = "KXHIGHNY-SIM-D1-T60"  # quiet scenario: YES bid 0.452 x 50, YES ask 0.469 x 50
 TRADED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario: YES bid 0.60, YES ask 0.62
@@ -392,13 +393,23 @@ def test_a_held_markets_read_is_one_at_a_time_and_a_market_found_meanwhile_is_re
         tickers = filters.get("tickers")
         if tickers is not None and set(tickers) & {HELD, other}:
             made.append(list(tickers))
-            answer.wait(10.0)
+            answer.wait(PATIENCE_S)  # set below: a bound, never the test's way on
         return listing(**filters)
 
     rig.client.iter_markets = read  # type: ignore[method-assign]
     _steps_until(rig, lambda: made == [[HELD]], "the held market's read out")
     rig.hand_buy_yes(other, "0.35", "5")
-    _steps_until(rig, lambda: rig.loop.executor.fills.outside or made != [[HELD]], "the buy read")
+
+    def step_then_pause() -> None:
+        rig.step(0.5)
+        pause()
+
+    # the fill read is a send worker's: stepped, a pause apart, until its answer is in
+    wait_until(
+        lambda: rig.loop.executor.fills.outside or made != [[HELD]],
+        "the buy read",
+        between=step_then_pause,
+    )
     for _ in range(6):
         rig.step(0.5)
     assert made == [[HELD]]

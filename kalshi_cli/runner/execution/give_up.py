@@ -8,12 +8,11 @@ the calling thread's deadline (a context variable), and waited for until its ans
 
 from __future__ import annotations
 
-import contextvars
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from queue import Empty, SimpleQueue
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
+
+from kalshi_cli.vocabulary.process import in_context
 
 if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
@@ -22,12 +21,6 @@ T = TypeVar("T")
 
 # how often a wait of the stop asks whether a second interrupt gave it up
 ABANDON_CHECK_S = 0.05
-
-
-def in_context(call: Callable[[], T]) -> Callable[[], T]:
-    """`call` to run on another thread under this thread's context (its deadline)."""
-    context = contextvars.copy_context()
-    return lambda: context.run(call)
 
 
 class GivenUp(Exception):
@@ -63,36 +56,6 @@ def unless_given_up(call: Callable[[], T], abandon: threading.Event | None) -> T
     if error:
         raise error[0]
     return answer[0]
-
-
-def side_by_side(calls: Sequence[Callable[[], T]], workers: int) -> list[Future[T]]:
-    """Each of `calls` made on one of `workers` threads of the stop, under this thread's
-    context (its deadline), its answer in the future of the same place. A future cancelled
-    before its call was taken is not made. The threads are daemons: a call the stop gave up
-    on (a second interrupt) does not hold the process at its exit, where a
-    `concurrent.futures` pool's threads are joined; the deadline it runs under still bounds
-    it while the process lives."""
-    futures: list[Future[T]] = [Future() for _ in calls]
-    todo: SimpleQueue[tuple[Future[T], Callable[[], T]]] = SimpleQueue()
-    for future, call in zip(futures, calls, strict=True):
-        todo.put((future, in_context(call)))
-
-    def work() -> None:
-        while True:
-            try:
-                future, call = todo.get_nowait()
-            except Empty:
-                return
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(call())
-            except BaseException as exc:  # raised again where the answer is read
-                future.set_exception(exc)
-
-    for _ in range(min(workers, len(futures))):
-        threading.Thread(target=work, name="stop-cancel", daemon=True).start()
-    return futures
 
 
 def pause_unless_given_up(clock: Clock, seconds: float, abandon: threading.Event | None) -> None:

@@ -60,8 +60,10 @@ class TradeLock:
         (`unseen_by_its_loop`). The identity locks of any file claimed before (a new file that
         another process's beat to the name, a file replaced at the path since the start) are
         let go: the loop writes this one alone, and a number no longer in use is another
-        file's to come."""
-        self._holder["state_file"] = identity
+        file's to come. A new file is noted once it is at its name: until then the path holds
+        none, and a command there would read the loop as having another file open."""
+        if identity is None or identity == file_identity(Path(self._holder["state"])):
+            self._holder["state_file"] = identity
         self._lock_identity(identity)
         if identity is not None:
             for other in [held for held in self._identities if held != identity]:

@@ -1,18 +1,23 @@
 """The trade loop when its state file stops taking writes mid-session. An intent must be on disk
-before its order leaves, so the loop withdraws what it left on the exchange without writing,
-triggers the session's order group when something may still rest, and ends with `StateFileFailed`
-(exit 21). docs/trade-loop.md "When the state file fails".
+before its order leaves, so the loop withdraws what it left on the exchange without writing, as
+its stop does and within the stop's deadline (the session's order groups triggered first, then
+the rest cancelled), and ends with `StateFileFailed` (exit 21). docs/trade-loop.md "When the
+state file fails".
 """
 
 from __future__ import annotations
 
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kalshi_cli.runner.execution.order_group import GroupTrigger, trigger_session_group
+from kalshi_cli.runner.execution.give_up import GivenUp
+from kalshi_cli.runner.execution.order_group import trigger_each
 from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unknown
+from kalshi_cli.services.killswitch.order_groups import GROUP_STEP_SHARE
 from kalshi_cli.store.errors import StoreError
+from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import ZERO
@@ -99,16 +104,21 @@ def refused_by_state_file(exc: StoreError) -> StateFileFailed:
 
 
 def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
-    """Cancel on the exchange every resting order the loop placed and look up its orders of unknown
-    outcome (one still waiting for a send worker is dropped, never sent), writing nothing;
-    trigger the session's order group when something may still rest. Without a group, an order of
-    unknown outcome is looked up once a second until it shows or can no longer show, as at a
-    shutdown. A second Ctrl-C (`abandon`) stops the cancelling and the wait."""
+    """Withdraw, writing nothing, as the loop's stop does (runner/loop/stop.py) and within its one
+    deadline (the stop's own when the state file failed during one, else one of the same
+    length): the session's order groups triggered first (within their share, as the stop's),
+    then the loop's resting orders outside a triggered group cancelled one by one, its orders of
+    unknown outcome looked up (one still waiting for a send worker is dropped, never sent).
+    Without every group triggered, an order of unknown outcome is looked up once a second until
+    it shows or can no longer land, as at a shutdown, while the deadline lasts. What the
+    deadline or a second Ctrl-C (`abandon`) leaves is named in `left`."""
     # a call decided before the failure and still waiting for a send worker never leaves: it
     # would go out after the lookups below, an order nobody manages (one already on a worker
     # is in flight, looked up below)
     loop.dispatch.close()
     client, done = loop.stop.client, Withdrawal()
+    stop_s = loop.stop.settings.stop_deadline_s
+    deadline = loop.stop.stop_deadline or Deadline.after(loop.clock, stop_s)
     in_flight = loop.executor.answers.in_flight
     done.never_sent = sorted(in_flight.unsent)
     for client_order_id in done.never_sent:
@@ -122,27 +132,54 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
             },
         )
     own = loop.stop.own.resting()
-    for order in own:
-        if abandon is not None and abandon.is_set():
-            done.left.append(order.order_id)
-            continue
-        try:
-            client.orders.cancel_order(order.order_id, ticker=order.ticker)
-        except NotFoundError:
-            continue  # no longer resting: filled or cancelled already
-        except KalshiError as exc:
-            loop.log.emit("cancel_failed", {"order_id": order.order_id, "error": exc.one_line()})
-            done.left.append(order.order_id)
-            continue
-        done.cancelled.append(order.order_id)
-        loop.portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
+    answers = loop.executor.answers
+    groups = answers.order_groups
+    untriggered = set(groups.values())
+    if groups and not (abandon is not None and abandon.is_set()):
+        # the one call that takes every order of a group off at once goes first, within its
+        # share even when the failed stop spent the deadline: it is what leaves nothing resting
+        with suppress(GivenUp), Deadline.within(loop.clock, GROUP_STEP_SHARE * stop_s):
+            untriggered = trigger_each(loop.stop.trigger_group, groups, loop.log, len(own), abandon)
+    done.groups_triggered = [g for _, g in sorted(groups.items()) if g not in untriggered]
+    with deadline.scope():
+        for order in own:
+            if answers.group_of(order.ticker) in done.groups_triggered:
+                continue  # its group's trigger took it off
+            if deadline.passed() or (abandon is not None and abandon.is_set()):
+                done.left.append(order.order_id)
+                continue
+            try:
+                client.orders.cancel_order(order.order_id, ticker=order.ticker)
+            except NotFoundError:
+                continue  # no longer resting: filled or cancelled already
+            except KalshiError as exc:
+                loop.log.emit(
+                    "cancel_failed", {"order_id": order.order_id, "error": exc.one_line()}
+                )
+                done.left.append(order.order_id)
+                continue
+            done.cancelled.append(order.order_id)
+            loop.portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
+        refused_later = bool(groups) and not untriggered
+        done.left.extend(_look_up_unknown(loop, done, abandon, refused_later=refused_later))
+    return done
+
+
+def _look_up_unknown(
+    loop: TradeLoop, done: Withdrawal, abandon: threading.Event | None, *, refused_later: bool
+) -> list[str]:
+    """The loop's orders of unknown outcome, and those whose request is still out, looked up and
+    cancelled where found resting: once when every group of the session was triggered (it
+    refuses what lands later), else until each shows or can no longer land, under the stop's
+    deadline (`wait_out_unknown`). The client order ids of those still unknown."""
+    client = loop.stop.client
     # a copy: the executor's stays the record of what the state file missed
     unknown = dict(loop.executor.unknown_orders.unknown)
     # an order whose request is still out (a send worker's) or whose answer was never booked
     # may land after this stop began: of unknown outcome from now, looked up as one
     now = loop.clock.monotonic()
     landing_s = loop.executor.unknown_orders.landing_s
-    for client_order_id, intent in in_flight.may_land().items():
+    for client_order_id, intent in loop.executor.answers.in_flight.may_land().items():
         unknown.setdefault(client_order_id, LostAnswer(intent.ticker, now))
 
     def look() -> None:
@@ -160,31 +197,12 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
             if found is not None or loop.clock.monotonic() - lost.since >= landing_s:
                 del unknown[client_order_id]  # settled, or it can no longer land
 
-    session_groups = loop.executor.answers.order_groups
-    if session_groups or (abandon is not None and abandon.is_set()):
-        look()  # once: what may still land, the group's trigger below refuses
+    if refused_later or (abandon is not None and abandon.is_set()):
+        look()  # once: what may still land, the triggered group refuses
     else:
         # no group to refuse it: wait, as a shutdown does, until it shows or cannot land
         wait_out_unknown(unknown, look, loop.clock, loop.log, abandon, landing_s=landing_s)
-    done.left.extend(sorted(unknown))
-    if done.left and session_groups:
-        done.groups_triggered = _trigger_groups(loop, client, session_groups, done.left)
-    return done
-
-
-def _trigger_groups(
-    loop: TradeLoop, client: object, by_shard: dict[int, str], left: list[str]
-) -> list[str]:
-    """Each shard's group of the session triggered on its shard; the ids of those triggered."""
-    # only a live session has groups, and its client (a `KalshiClient`) is the one that made them
-    groups: GroupTrigger | None = getattr(client, "order_groups", None)
-    if groups is None:
-        return []
-    return [
-        group
-        for shard, group in sorted(by_shard.items())
-        if trigger_session_group(groups, group, loop.log, left, exchange_index=shard)
-    ]
+    return sorted(unknown)
 
 
 def _cause(exc: StoreError) -> str:

@@ -33,7 +33,6 @@ from kalshi_cli.runner.execution.give_up import (
     ABANDON_CHECK_S,
     GivenUp,
     pause_unless_given_up,
-    side_by_side,
     unless_given_up,
 )
 from kalshi_cli.runner.execution.order_group import trigger_each
@@ -50,6 +49,7 @@ from kalshi_cli.vocabulary.errors import (
     raise_reported,
     reported,
 )
+from kalshi_cli.vocabulary.process import side_by_side
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CancelResult
@@ -287,7 +287,7 @@ def _cancel_side_by_side(
     cancel = loop.client.orders.cancel_order
     orders = list(orders)
     calls = [partial(cancel, o.order_id, ticker=o.ticker) for o in orders]
-    futures = dict(zip(side_by_side(calls, STOP_WORKERS), orders, strict=True))
+    futures = dict(zip(side_by_side(calls, STOP_WORKERS, name="stop-cancel"), orders, strict=True))
     pending: set[Future[CancelResult]] = set(futures)
     try:
         while pending and not (abandon is not None and abandon.is_set()):

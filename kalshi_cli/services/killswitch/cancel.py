@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from kalshi_cli.services.killswitch.pull import DeadlinePassed
+from kalshi_cli.services.reconcile import account_resting, account_subaccounts
 from kalshi_cli.vocabulary.clock import Deadline, parse_iso
 from kalshi_cli.vocabulary.errors import (
     MAY_PASS,
@@ -84,7 +85,7 @@ class KillCancels:
             with Deadline.within(self.clock, share) as step:
                 self.tries.call(cancel_all, min(run.deadline, step.at), run.report)
         except DeadlinePassed:
-            if not self._order_by_order_after(failed, run):
+            if not self._may_go_on_after(failed, run):
                 raise
             run.say(f"the exchange's cancel-all failed for {share:g}s: cancelling order by order")
             from kalshi_cli.client.retry import may_have_acted  # the client: not for `config show`
@@ -105,10 +106,12 @@ class KillCancels:
         self._sent(run)
         run.say(f"exchange cancel-all sent ({len(run.listed)} resting before)")
 
-    def _order_by_order_after(self, failed: list[KalshiError], run: Pull) -> bool:
-        """Whether the rounds may still cancel order by order once the cancel-all's share is
-        spent: not when the run's deadline is, nor after a refused key, nor once no connection
-        has reached the exchange for long enough to give the run up (`Tries.call`)."""
+    def _may_go_on_after(self, failed: list[KalshiError], run: Pull) -> bool:
+        """Whether the run may go on with its other requests once one request's share of the
+        deadline is spent (the cancel-all's: the rounds cancel order by order; a batch's: the
+        other batches go out) after `failed`: not when the run's deadline is spent, nor after a
+        failure that will not pass (a refused key), nor once no connection has reached the
+        exchange for long enough to give the run up (`Tries.call`)."""
         if self.clock.monotonic() >= run.deadline or self.tries.given_up_unreachable():
             return False
         return not failed or isinstance(failed[-1], MAY_PASS)
@@ -170,13 +173,15 @@ class KillCancels:
             return orders  # its own subaccount's alone, and its cancels go there
         if any(o.subaccount is None and o.order_id not in run.whose for o in orders):
             try:
-                balances = self.client.subaccounts.subaccount_balances()
-                numbers = sorted({b.subaccount for b in balances})
+                numbers = account_subaccounts(self.client)
                 if len(numbers) > 1:
-                    for number in numbers:
-                        on_it = self.client.on_subaccount(number)
-                        for order in self._resting_in_scope(run, on_it):
-                            run.whose[order.order_id] = number
+                    each = account_resting(
+                        self.client,
+                        numbers=numbers,
+                        ticker=run.ticker,
+                        event_ticker=run.event_ticker,
+                    )
+                    run.whose.update({i: order.subaccount for i, order in each.items()})
             except KalshiError as exc:
                 # costs the orders whose subaccount it would tell, never the listing: the
                 # others are cancelled all the same
@@ -252,8 +257,16 @@ class KillCancels:
         again after its answer was lost, by the client's retries or the switch's own, is
         `doubted`: the lost cancel may have taken it, or it filled (`look_up_...`)."""
         report = run.report
-        for start in range(0, len(orders), self.batch_size):
-            for r in self._send(orders[start : start + self.batch_size], run):
+        chunks = [orders[i : i + self.batch_size] for i in range(0, len(orders), self.batch_size)]
+        for number, chunk in enumerate(chunks):
+            # each batch's tries get an equal share of what the deadline leaves, so one the
+            # exchange keeps failing holds no later batch back (the last gets all that is left)
+            share = (run.deadline - self.clock.monotonic()) / (len(chunks) - number)
+            results = self._send(chunk, run, self.clock.monotonic() + share)
+            if results is None:
+                run.say(f"a batch of {len(chunk)} cancel(s) failed for {share:g}s: going on")
+                continue  # its orders still rest: the next listing shows them
+            for r in results:
                 if r.error is None:
                     report.cancelled.append(r.order_id)
                     report.contracts_cancelled += r.reduced_by
@@ -262,9 +275,13 @@ class KillCancels:
                 else:
                     report.errors.append(f"{r.order_id}: {r.error}")
 
-    def _send(self, chunk: list[Order] | list[IntentRecord], run: Pull) -> list[CancelResult]:
-        """One batch's results, tried until the deadline; each refused one marked when an
-        earlier try's answer was lost."""
+    def _send(
+        self, chunk: list[Order] | list[IntentRecord], run: Pull, until: float
+    ) -> list[CancelResult] | None:
+        """One batch's results, tried again until `until` (its share of the deadline; a try
+        begun goes on under the run's); each refused one marked when an earlier try's answer
+        was lost. None when the share was spent on failures that pass and the run goes on
+        (`_may_go_on_after`)."""
         # the client: not for `config show`
         from kalshi_cli.client.requests import after_lost_answer
         from kalshi_cli.client.retry import may_have_acted
@@ -278,7 +295,12 @@ class KillCancels:
                 failed.append(exc)
                 raise
 
-        results = self.tries.call(send, run.deadline, run.report)
+        try:
+            results = self.tries.call(send, min(until, run.deadline), run.report)
+        except DeadlinePassed:
+            if self._may_go_on_after(failed, run):
+                return None
+            raise
         return after_lost_answer(results) if any(map(may_have_acted, failed)) else results
 
     def look_up_what_lost_cancels_left(self, run: Pull) -> None:

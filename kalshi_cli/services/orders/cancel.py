@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from kalshi_cli.services.orders.context import refuse_an_unknown_scope
-from kalshi_cli.services.reconcile import book_cancel
+from kalshi_cli.services.reconcile import account_resting, book_cancel, listed_subaccounts
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import (
@@ -75,26 +75,30 @@ class OrderCancels:
     def cancel_market(
         self, ticker: str, say: Callable[[str], None] | None = None
     ) -> MarketCancelled:
-        """Cancel each resting order of one market (of the subaccount orders go to) through
-        `cancel`. Nothing is halted. The market is looked up as the kill switch looks up its
-        scope (`refuse_an_unknown_scope`, a failed lookup told to `say`): one the exchange does
-        not know is refused; one whose spelling it did not confirm is cancelled as typed and
-        the result says it is not done (`unconfirmed`)."""
+        """Cancel each resting order of one market through `cancel`: of the client's subaccount
+        (`--subaccount N`), else of every subaccount the account has, each listed on its own as
+        a reconcile and the kill switch list them (`account_resting`), so an order naming no
+        subaccount is cancelled on the one that listed it. Nothing is halted. The market is
+        looked up as the kill switch looks up its scope (`refuse_an_unknown_scope`, a failed
+        lookup told to `say`): one the exchange does not know is refused; one whose spelling it
+        did not confirm is cancelled as typed and the result says it is not done
+        (`unconfirmed`)."""
         client = self._context.client
         scope = refuse_an_unknown_scope(
             client.markets, self._context.clock or SystemClock(), ticker=ticker, say=say
         )
-        ticker = scope.ticker or ticker
-        number = self._context.subaccount()
-        own = client if number is None else client.on_subaccount(number)
-        resting = own.orders.iter_orders(ticker=ticker, status="resting")
+        resting = account_resting(
+            client, numbers=listed_subaccounts(client), ticker=scope.ticker or ticker
+        )
         cancelled = {
-            order.order_id: self.cancel(order.order_id, ticker=order.ticker)
-            for order in list(resting)
+            order_id: self.cancel(order_id, ticker=order.ticker, listed=order)
+            for order_id, order in resting.items()
         }
         return MarketCancelled(cancelled, scope.unconfirmed)
 
-    def cancel(self, order_id: str, *, ticker: str | None = None) -> Decimal:
+    def cancel(
+        self, order_id: str, *, ticker: str | None = None, listed: Order | None = None
+    ) -> Decimal:
         """Cancel one order; returns the contracts taken off the book.
 
         A refusal (404, or 400 not resting) says only that the order no longer rests, so the order
@@ -102,10 +106,11 @@ class OrderCancels:
         Cancelled: done. Executed: not reported as cancelled. The cancel names the order's market
         (`ticker`, else the state file's, else the order read first): the exchange routes it to
         that market's shard, and an id alone goes to shard 0, where another shard's order is not
-        found (docs/shards.md)."""
+        found (docs/shards.md). It goes to the order's subaccount (`OrderContext.subaccount_of`),
+        as a listing showed it (`listed`) when one did."""
         local = self._context.local(order_id)
         ticker = ticker or (local.ticker if local else None) or self._ticker_of(order_id)
-        where = self._context.subaccount_of(order_id, local)
+        where = self._context.subaccount_of(order_id, local, listed)
         try:
             try:
                 result = self._context.client.orders.cancel_order(

@@ -32,6 +32,7 @@ from kalshi_cli.services.reconcile import (
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
+from kalshi_cli.vocabulary.process import side_by_side
 from kalshi_cli.vocabulary.units import (
     ZERO,
     Action,
@@ -300,18 +301,16 @@ def _bring_in(context: OrderContext, now: float) -> None:
 
 def _read_ahead(context: OrderContext, now: float) -> Callable[[], object]:
     """`_bring_in` begun at `now`: its two listings (the fills, the settlements: reads of the
-    exchange alone) sent at once, each on a thread of its own, over the one client (which the
-    trade loop's workers share too); returns what waits for them and books them in the state
-    file, on the caller's thread (the state file's connection is that thread's)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    exchange alone) sent at once, each on a thread of its own (`side_by_side`: a daemon, so an
+    order interrupted meanwhile ends its process without waiting for them), over the one client
+    (which the trade loop's workers share too); returns what waits for them and books them in
+    the state file, on the caller's thread (the state file's connection is that thread's)."""
     client, since = context.client, catch_up_since(context.store)
-    pool = ThreadPoolExecutor(2, thread_name_prefix="breaker-catch-up")
-    try:
-        fills = pool.submit(catch_up_fills_listed, client, since)
-        settlements = pool.submit(catch_up_settlements_listed, client, since)
-    finally:
-        pool.shutdown(wait=False)  # each thread ends with its one listing
+    name = "breaker-catch-up"
+    (fills,) = side_by_side([partial(catch_up_fills_listed, client, since)], 1, name=name)
+    (settlements,) = side_by_side(
+        [partial(catch_up_settlements_listed, client, since)], 1, name=name
+    )
 
     def book() -> int:
         listed = CatchUpListings(since, fills.result(), settlements.result())

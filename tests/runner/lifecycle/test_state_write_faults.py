@@ -333,6 +333,15 @@ def test_an_order_still_out_when_the_state_file_fails_is_cancelled_once_it_lands
         _assert_reconcile_recovers(s)
 
 
+def _in_the_session_group(s: Session) -> str:
+    """The session's order group, opened and wired as `kalshi trade` wires it: the loop's
+    orders name it and its stop triggers it. Its id."""
+    groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
+    s.loop.executor.answers.order_groups = groups.by_shard
+    s.loop.stop.trigger_group = s.client.order_groups.trigger_order_group
+    return groups.by_shard[0]
+
+
 def test_an_order_still_out_when_the_state_file_fails_is_refused_by_the_order_group(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -340,9 +349,7 @@ def test_an_order_still_out_when_the_state_file_fails_is_refused_by_the_order_gr
     find it (it is still held in the network), and triggers the group, so the exchange refuses
     the order when it arrives."""
     with open_session(sim, tmp_path, send_workers=4, trade={"call_timeout_s": 10}) as s:
-        groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
-        s.loop.executor.answers.order_groups = groups.by_shard
-        group = groups.by_shard[0]
+        group = _in_the_session_group(s)
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=PATIENCE_S * 2)  # until cleared once it stopped
@@ -488,9 +495,7 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
         open_session(sim, tmp_path, timeout_s=5.0) as s,
         _lock_holder(s.state) as (pipe_in, pipe_out),
     ):
-        groups = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
-        s.loop.executor.answers.order_groups = groups.by_shard
-        group = groups.by_shard[0]
+        group = _in_the_session_group(s)
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=PATIENCE_S * 2)  # until cleared once it stopped
@@ -659,12 +664,17 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
         _assert_stopped_on_the_state_file(s, error, "locked")
 
 
+# a stop deadline longer than the landing window, so the window alone bounds a wait
+LONG_STOP = {"stop_deadline_s": LANDING_WINDOW_S + 20}
+
+
 def test_a_state_failure_stop_without_a_group_waits_only_until_the_lost_order_cannot_land(
     tmp_path: Path,
 ) -> None:
     """The wait of a stop on a failed state file (no group) is a shutdown's: bounded by
-    LANDING_WINDOW_S, writing nothing; an order that never landed is not reported left."""
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    LANDING_WINDOW_S (under a stop deadline longer than it), writing nothing; an order that
+    never landed is not reported left."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, settings=LONG_STOP)
     coid = _lose_next_create(rig, Held(10_000.0))  # lost for good
     failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     done = withdraw_unrecorded(rig.loop)
@@ -696,7 +706,7 @@ def test_a_second_interrupt_stops_the_wait_of_a_state_failure_stop(tmp_path: Pat
 def test_an_exchange_that_does_not_answer_bounds_the_wait_of_a_state_failure_stop(
     tmp_path: Path,
 ) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, settings=LONG_STOP)
     coid = _lose_next_create(rig, Held(10_000.0))
     failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     rig.client.lookup_errors.extend([ServerError("down", status=503)] * 1000)

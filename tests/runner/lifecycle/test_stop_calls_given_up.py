@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.runner.execution import give_up
-from kalshi_cli.runner.execution.give_up import GivenUp, side_by_side, unless_given_up
+from kalshi_cli.runner.execution.give_up import GivenUp, unless_given_up
 from kalshi_cli.vocabulary.clock import Deadline, SystemClock
+from kalshi_cli.vocabulary.process import side_by_side
 
 # how long a test waits for what must come at once, on a loaded machine
 SOON_S = 10.0

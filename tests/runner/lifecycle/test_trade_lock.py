@@ -21,6 +21,7 @@ from kalshi_cli.runner.lifecycle.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.store import Store
 from kalshi_cli.store.connection import file_identity
 from kalshi_cli.store.trade_lock import state_lock_path
+from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
@@ -321,6 +322,48 @@ def test_a_loop_whose_new_state_file_lost_the_race_for_its_name_keeps_no_lock_of
             fcntl.flock(left.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it
         with pytest.raises(LoopAlreadyRunning):
             acquire(theirs, account=None, now=NOW, lock_dir=tmp_path)
+
+
+def test_a_paper_run_whose_lock_directory_cannot_be_made_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry run or a paper session (no account lock) takes its state file's identity lock in
+    the user's lock directory too: one that cannot be made (an XDG_RUNTIME_DIR inherited from
+    another user, or under a file) refuses it with the directory and what to do, not as a
+    bug (an unexpected OSError), and nothing is left locked."""
+    state = tmp_path / "state.db"
+    Store.open(state).close()
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "a-file"))
+    with pytest.raises(KalshiError) as refused:
+        acquire(state, account=None, now=NOW)
+    assert str(tmp_path / "a-file" / "kalshi") in refused.value.message
+    assert refused.value.hint is not None and "XDG_RUNTIME_DIR" in refused.value.hint
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    acquire(state, account=None, now=NOW, lock_dir=tmp_path).release()  # the file's lock let go
+
+
+def test_a_loop_making_its_state_file_is_not_said_to_have_another_file_open_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a loop builds its new state file (claimed, not yet linked at its name), a command
+    at the path (`kalshi status`, `halt`) finds the loop and no other file open under it: the
+    file it will open is the one that appears there. Once linked, the file is the loop's."""
+    from kalshi_cli.services.paper_kill import unseen_by_its_loop
+
+    state = tmp_path / "state.db"
+    link = os.link
+    seen: list[str | None] = []
+
+    def look_then_link(source: Path, target: Path) -> None:
+        seen.append(unseen_by_its_loop(state))
+        link(source, target)
+
+    monkeypatch.setattr(os, "link", look_then_link)
+    with acquire(state, account=None, now=NOW, lock_dir=tmp_path) as first:
+        Store.open(state, claim=first.holds_state).close()
+        seen.append(unseen_by_its_loop(state))
+    assert seen == [None, None]
 
 
 @pytest.mark.parametrize(
