@@ -6,6 +6,7 @@ plugin of tests/conftest.py, so every test folder has them) and the helpers thei
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -92,10 +93,14 @@ class RequestsSeen(httpx.HTTPTransport):
         super().__init__()
         self.paths: list[str] = []
         self.queries: list[dict[str, str]] = []
+        # requests made at once on several threads (the catch-up's listings) keep each path
+        # beside its own query
+        self._noting = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path.removeprefix("/trade-api/v2"))
-        self.queries.append(dict(request.url.params))
+        with self._noting:
+            self.paths.append(request.url.path.removeprefix("/trade-api/v2"))
+            self.queries.append(dict(request.url.params))
         return super().handle_request(request)
 
     def clear(self) -> None:

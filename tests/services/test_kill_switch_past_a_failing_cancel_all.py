@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch.cancel import CANCEL_ALL_SHARE
+from kalshi_cli.services.killswitch.pull import UNREACHABLE_GIVE_UP_S
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
-from kalshi_cli.vocabulary.models import Order, decode_answer
+from kalshi_cli.vocabulary.models import Fill, Order, decode_answer
 from tests.services.killswitch_fakes import UnexpectedCalls
 
 # a market on shard 0 and one on shard 2 (the shard is the exchange's routing by market_ticker)
@@ -111,3 +113,75 @@ def test_a_cancel_all_failing_past_its_share_is_followed_by_cancels_order_by_ord
     # it may have acted (an answer lost): what it took is counted as a cancel-all's is, and
     # the minute after it may sweep a new order too
     assert report.exchange_cancel_all
+    assert report.uncounted is False  # every order it may have taken was listed before it
+
+
+def _refused() -> TransportError:
+    """A connection refused: the request never reached the exchange."""
+    request = httpx.Request("DELETE", "http://127.0.0.1/trade-api/v2/portfolio/orders")
+    try:
+        raise httpx.ConnectError("connection refused", request=request)
+    except httpx.ConnectError as exc:
+        try:
+            raise TransportError("connection refused") from exc
+        except TransportError as refused:
+            return refused
+
+
+def test_a_cancel_all_unreachable_for_less_than_the_give_up_time_is_followed_by_cancels(
+    store: Store,
+) -> None:
+    """The cancel-all finds no connection for its whole share, a share shorter than
+    `UNREACHABLE_GIVE_UP_S`, on a clock that has run for a while: the time without a connection
+    is counted from its first refusal, so the run is not given up and the rounds cancel order by
+    order and prove it."""
+    deadline_s = 16.0
+    assert CANCEL_ALL_SHARE * deadline_s < UNREACHABLE_GIVE_UP_S
+    clock = ManualClock()
+    clock.advance(1_000.0)
+    exchange = CancelAllFails(clock, _refused())
+
+    report = KillSwitch(exchange, store, clock, deadline_s=deadline_s).run()
+
+    assert len(exchange.cancel_alls) > 1
+    assert report.proven, report.errors
+    assert sorted(report.cancelled) == ["on-0", "on-2"]
+    assert not report.exchange_cancel_all  # never sent: it took nothing
+
+
+class CancelAllFailsAWhile(CancelAllFails):
+    """Answers the cancel-all with `failure` until `until` on its clock, then takes every
+    order off the book."""
+
+    def __init__(self, clock: ManualClock, failure: KalshiError, until: float) -> None:
+        super().__init__(clock, failure)
+        self.until = until
+
+    def cancel_all_orders(self) -> None:
+        if self.clock.monotonic() < self.until:
+            super().cancel_all_orders()
+        self.cancel_alls.append(self.clock.monotonic())
+        self.listed = []
+
+    def iter_fills(self, **filters: object) -> Iterator[Fill]:
+        return iter([])  # none filled: each order it took is counted cancelled
+
+
+def test_a_cancel_all_failing_for_less_than_a_quarter_of_the_deadline_is_still_sent(
+    store: Store,
+) -> None:
+    """5xx answers for 5 s of a 30 s deadline (its share is a quarter, docs/kill-switch.md):
+    the cancel-all is tried until it is answered and takes every order, with no cancel sent
+    order by order."""
+    clock = ManualClock()
+    exchange = CancelAllFailsAWhile(
+        clock,
+        ApiError.from_response(500, {"code": "internal_error", "message": "shard 2 timed out"}),
+        until=clock.monotonic() + 5.0,
+    )
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run()
+
+    assert report.proven and report.exchange_cancel_all, report.errors
+    assert exchange.batches == []
+    assert sorted(report.cancelled) == ["on-0", "on-2"]

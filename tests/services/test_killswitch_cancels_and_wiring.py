@@ -357,6 +357,7 @@ def test_after_a_cancel_all_fills_decide_what_each_order_had_left(store: Store) 
     assert report.proven and report.exchange_cancel_all
     assert sorted(report.cancelled) == ["a", "b"]
     assert report.contracts_cancelled == Decimal(4)  # a: 5 - 2 filled, b: 1
+    assert report.uncounted is False  # listed before the cancel-all: each one counted
     # fills are read from a second before the oldest order's creation (10:00:00 UTC)
     assert exchange.min_ts == [int(parse_iso("2026-11-22T10:00:00Z").timestamp()) - 1]
 
@@ -1172,6 +1173,41 @@ class SlowListings(UnexpectedCalls):
     ) -> list[CancelResult]:
         self.batches.append(orders)
         return [CancelResult(oid, Decimal(2)) for oid, _ in orders]
+
+
+class FailingFirstListings(UnexpectedCalls):
+    """An exchange whose listings are answered with a 503 at once until its cancel-all is
+    sent, and then show nothing resting."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.cancel_all_at: float | None = None
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        if self.cancel_all_at is None:
+            raise ApiError.from_response(503, {"code": "service_unavailable", "message": "busy"})
+        return iter([])
+
+    def cancel_all_orders(self) -> None:
+        self.cancel_all_at = self.clock.monotonic()
+
+
+def test_a_first_listing_failing_fast_is_tried_only_within_its_share_and_leaves_it_uncounted(
+    store: Store,
+) -> None:
+    """A first listing answered with a 503 again and again is tried again only within its
+    small share of the deadline, then the cancel-all goes out; what rested before it is not
+    known, so the report says what it took is uncounted."""
+    clock = ManualClock()
+    exchange = FailingFirstListings(clock)
+    start = clock.monotonic()
+
+    report = KillSwitch(exchange, store, clock, deadline_s=60).run()
+
+    assert exchange.cancel_all_at is not None
+    assert exchange.cancel_all_at <= start + LIST_FIRST_SHARE * 60
+    assert report.proven and report.exchange_cancel_all
+    assert report.uncounted is True
 
 
 def two_resting_rows(store: Store) -> None:

@@ -248,3 +248,22 @@ def test_a_catch_up_asks_the_subaccounts_only_for_what_is_new_and_untold_and_onc
             ("fills", None, int(second - CATCH_UP_OVERLAP_S)),
             ("settlements", None, int(second - CATCH_UP_OVERLAP_S)),
         ]
+
+
+def test_a_catch_up_on_one_subaccount_lists_its_settlements_since_the_last_one(
+    tmp_path: Path,
+) -> None:
+    """A catch-up made through a client on one subaccount lists every subaccount's settlements
+    (the cursor is the state file's): after the first catch-up, since the last one less the
+    overlap, not from the account's opening."""
+    clock = ManualClock(START + 3_600)
+    client = _counted(clock, [0, 1]).on_subaccount(1)
+    assert isinstance(client, _Counted)
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        catch_up(client, store, now=clock.wall())
+        first = clock.wall()
+        clock.advance(60)
+        client.asked.clear()
+        catch_up(client, store, now=clock.wall())
+    since = int(first - CATCH_UP_OVERLAP_S)
+    assert [a for a in client.asked if a[0] == "settlements"] == [("settlements", None, since)]

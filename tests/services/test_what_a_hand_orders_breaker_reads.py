@@ -26,6 +26,7 @@ from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import RequestsSeen, another_accounts_order, connect, make_markets
 
+FILLS = "/portfolio/fills"
 SETTLEMENTS = "/portfolio/settlements"
 
 
@@ -33,21 +34,26 @@ def _buy(ticker: str, count: int = 1, price: str = "0.10") -> OrderRequest:
     return OrderRequest(ticker, Side.YES, Action.BUY, D(count), D(price))
 
 
-def test_after_the_first_look_the_settlements_are_listed_since_the_last_one(
+def test_after_the_first_look_the_fills_and_settlements_are_listed_since_the_last_one(
     prime: SimHarness, store: Store, ticker: str
 ) -> None:
     seen = RequestsSeen()
+
+    def listings() -> list[tuple[str, str | None]]:
+        asked = zip(seen.paths, seen.queries, strict=True)
+        return sorted((p, q.get("min_ts")) for p, q in asked if p in (FILLS, SETTLEMENTS))
+
     with connect(prime.account, transport=seen) as client:
         service = OrderService(client, store)
         service.place(service.prepare(_buy(ticker)))
-        first = [q for p, q in zip(seen.paths, seen.queries, strict=True) if p == SETTLEMENTS]
+        first = listings()
         cursor = float(store.entries.get_kv(CATCH_UP_CURSOR) or "nan")
         seen.clear()
         service.place(service.prepare(_buy(ticker)))
-    # a state file with no cursor reads every settlement once
-    assert [q.get("min_ts") for q in first] == [None]
-    since = [q.get("min_ts") for p, q in zip(seen.paths, seen.queries, strict=True)]
-    assert since[seen.paths.index(SETTLEMENTS)] == str(int(cursor - CATCH_UP_OVERLAP_S))
+    # a state file with no cursor reads every fill and settlement once
+    assert first == [(FILLS, None), (SETTLEMENTS, None)]
+    since = str(int(cursor - CATCH_UP_OVERLAP_S))
+    assert listings() == [(FILLS, since), (SETTLEMENTS, since)]
 
 
 def test_a_settlement_lost_by_hand_after_the_last_look_trips_the_breaker(
@@ -63,6 +69,30 @@ def test_a_settlement_lost_by_hand_after_the_last_look_trips_the_breaker(
     with pytest.raises(ValidationError) as refused:
         service.prepare(_buy(other))
     assert refused.value.code == "CIRCUIT_BREAKER"
+    assert [s.ticker for s in store.settlements.read()] == [held]
+
+
+def test_a_settlement_new_since_the_last_look_is_listed_on_each_subaccount_since_it_too(
+    prime: SimHarness, store: Store
+) -> None:
+    """A settlement the state file lacks has the subaccounts asked and each listed on its own:
+    those listings too are of the settlements since the last look, not every one since the
+    account opened."""
+    held, other = make_markets(prime, 2)
+    seen = RequestsSeen()
+    with connect(prime.account, transport=seen) as client:
+        service = OrderService(client, store)
+        another_accounts_order(prime, held, BookSide.ASK, "0.60", 2)
+        service.place(service.prepare(_buy(held, 2, "0.60")))
+        service.place(service.prepare(_buy(other)))  # the last look, before the settlement
+        cursor = float(store.entries.get_kv(CATCH_UP_CURSOR) or "nan")
+        prime.settle(held, "no")
+        seen.clear()
+        service.place(service.prepare(_buy(other)))
+    asked = list(zip(seen.paths, seen.queries, strict=True))
+    on_each = [q for p, q in asked if p == SETTLEMENTS and "subaccount" in q]
+    assert on_each, asked  # the subaccounts were asked, and each listed
+    assert {q.get("min_ts") for q in on_each} == {str(int(cursor - CATCH_UP_OVERLAP_S))}
     assert [s.ticker for s in store.settlements.read()] == [held]
 
 

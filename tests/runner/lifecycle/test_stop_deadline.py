@@ -280,3 +280,31 @@ def test_a_group_trigger_that_never_answers_leaves_the_stop_time_to_cancel_and_p
         events = [e["event"] for e in log_events(rig.log)]
         assert "stop_group_trigger_failed" in events and "stop_proven" in events
         assert time.monotonic() - started < STOP_DEADLINE_S + MARGIN_S
+
+
+def test_a_group_trigger_slower_than_a_request_but_within_its_share_withdraws_the_quotes(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The group service answers a trigger after a pause shorter than the triggers' share of
+    the stop deadline (`GROUP_STEP_SHARE`): the trigger is waited for and withdraws the quotes,
+    not cut short and said failed."""
+    pause_s = 0.3  # a quarter of the triggers' share, a fifth of `STOP_DEADLINE_S` (docs)
+    with quoting(sim, tmp_path, group=True) as rig:
+        trigger = rig.loop.stop.trigger_group
+        assert trigger is not None
+
+        def slow(order_group_id: str, *, exchange_index: int | None = None) -> None:
+            cut = Deadline.current()
+            assert cut is not None  # every call of the stop runs under a deadline
+            time.sleep(min(pause_s, max(0.0, cut.remaining())))
+            if cut.remaining() <= 0:
+                raise CutShortByDeadline(f"PUT order group {order_group_id} trigger: no answer")
+            trigger(order_group_id, exchange_index=exchange_index)
+
+        rig.loop.stop.trigger_group = slow
+        summary = rig.loop.stop.shutdown(cancel_resting=True)
+        assert resting_on_the_exchange(sim, rig) == 0
+        assert summary.not_proven == ()
+        events = [e["event"] for e in log_events(rig.log)]
+        assert "stop_group_triggered" in events
+        assert "stop_group_trigger_failed" not in events

@@ -364,3 +364,22 @@ def test_a_loop_making_its_state_file_is_not_said_to_have_another_file_open_mean
         Store.open(state, claim=first.holds_state).close()
         seen.append(unseen_by_its_loop(state))
     assert seen == [None, None]
+
+
+@pytest.mark.parametrize(
+    "written", ["", '{"pid": 12', "[1234]"], ids=["nothing", "half", "no object"]
+)
+def test_a_loop_still_writing_its_lock_is_found_naming_nothing(
+    tmp_path: Path, written: str
+) -> None:
+    """A lock held before its holder is written in full (a loop starting): a command looking for
+    the state file's loop (`kalshi halt`) finds one, named by nothing it could read."""
+    from kalshi_cli.store.trade_lock import loop_holder
+
+    state = tmp_path / "state.db"
+    with state_lock_path(state).open("w") as held:
+        held.write(written)
+        held.flush()
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert loop_holder(state) == {}
+    assert loop_holder(state) is None
