@@ -110,7 +110,7 @@ def user_lock_dirs(lock_dir: Path | None = None, *, create: bool = True) -> list
         # a home that cannot be written, or a uid with no password-database entry (a
         # container's bare `--user 12345`): the first directory stands alone
         return dirs
-    return dirs if shared == dirs[0] else [*dirs, shared]
+    return [*dirs, shared]  # never the same: one ends in kalshi, the other in locks
 
 
 def loop_holder(state_path: Path, lock_dir: Path | None = None) -> dict[str, Any] | None:

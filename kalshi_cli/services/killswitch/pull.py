@@ -211,7 +211,7 @@ class Tries:
                     self._unreachable_since = None
                 elif self._unreachable_since is None:
                     self._unreachable_since = self.clock.monotonic()
-                elif self.clock.monotonic() - self._unreachable_since >= UNREACHABLE_GIVE_UP_S:
+                elif self.given_up_unreachable():
                     report.errors.append(
                         f"no connection reached the exchange for {UNREACHABLE_GIVE_UP_S:g}s: "
                         "given up before the deadline"
