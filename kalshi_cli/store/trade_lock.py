@@ -98,8 +98,8 @@ def home_lock_dir(*, create: bool = True) -> Path:
 
 def user_lock_dirs(lock_dir: Path | None = None, *, create: bool = True) -> list[Path]:
     """Where a lock of the user's (an account's, a state file's identity) is kept: `lock_dir`
-    alone when given; otherwise the runtime directory and, when it is another, the one under
-    the home, so two processes of the user with different environments still meet.
+    alone when given; otherwise the runtime directory and the one under the home, so two
+    processes of the user with different environments still meet.
     `create=False`: for a command that only looks (`loop_holder`), which makes no directory."""
     if lock_dir is not None:
         return [lock_dir]
