@@ -42,6 +42,11 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
 
 
+# the share of the stop deadline kept for the withdrawal and its proof (runner/loop/stop.py),
+# whatever the steps before them take (the calls still out, the sets of legs)
+WITHDRAWAL_SHARE = 0.4
+
+
 class LoopStop:
     def __init__(
         self,
@@ -103,6 +108,39 @@ class LoopStop:
             let_go, self._on_let_go = self._on_let_go, None
             let_go()
 
+    def _before_withdrawal(self, abandon: threading.Event | None) -> Exception | None:
+        """The stop's steps before its withdrawal, under the deadline the caller runs them in:
+        the calls still out answered and booked, the sets of legs settled and unwound. The
+        failure of a booking, raised once the stop has withdrawn."""
+        # the calls still out are answered and booked first (within the stop's deadline),
+        # so the orders they placed are known to the withdrawal; an order whose answer is
+        # still not back may yet land: it is an order of unknown outcome to the stop; a
+        # second SIGINT or SIGTERM ends this wait as it ends the withdrawal's; an order a
+        # failed drain never made (runner/execution/dispatch.py) is no such order
+        settled = self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2, abandon)
+        # an answer whose booking failed (a bug, or a call that raised what no booking
+        # expects) ends the run as a crash, but only once the stop has withdrawn what the
+        # other answers placed: the order it concerned may rest, so the exit is never 0
+        failed = self.dispatch.failed
+        if failed is not None:
+            self.log.emit("shutdown_booking_failed", {"error": repr(failed)})
+        # the calls no worker took are dropped before what is out is called unknown: their
+        # orders never leave, so neither this stop nor the next start waits for them to land
+        self.dispatch.close()
+        self.executor.answers.never_made()
+        if not settled:
+            self.executor.unknown_orders.unanswered(
+                self.executor.answers.in_flight.may_land(),
+                "its answer was not back when the loop stopped",
+            )
+        # each set of legs not ended is settled and unwound before the withdrawal: once the
+        # session's order group is triggered it refuses the sales back too. A set left broken
+        # is not proven either
+        if not self.settings.dry_run:
+            broken, held = self.legs.finish_at_stop(abandon)
+            self.broken_sets, self.sets_held = tuple(broken), tuple(held)
+        return failed
+
     def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
         """Withdraw the orders this loop placed (never orders placed by hand) and prove it,
         all within `trade.stop_deadline_s` (runner/loop/stop.py), read the fills once more,
@@ -117,34 +155,13 @@ class LoopStop:
         deadline = self.stop_deadline = Deadline.after(self.clock, self.settings.stop_deadline_s)
         with deadline.scope():
             abandoned = False
-            # the calls still out are answered and booked first (within the stop's deadline),
-            # so the orders they placed are known to the withdrawal; an order whose answer is
-            # still not back may yet land: it is an order of unknown outcome to the stop; a
-            # second SIGINT or SIGTERM ends this wait as it ends the withdrawal's; an order a
-            # failed drain never made (runner/execution/dispatch.py) is no such order
-            settled = self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2, abandon)
-            # an answer whose booking failed (a bug, or a call that raised what no booking
-            # expects) ends the run as a crash, but only once the stop has withdrawn what the
-            # other answers placed: the order it concerned may rest, so the exit is never 0
-            failed = self.dispatch.failed
-            if failed is not None:
-                self.log.emit("shutdown_booking_failed", {"error": repr(failed)})
-            # the calls no worker took are dropped before what is out is called unknown: their
-            # orders never leave, so neither this stop nor the next start waits for them to land
-            self.dispatch.close()
-            self.executor.answers.never_made()
-            if not settled:
-                self.executor.unknown_orders.unanswered(
-                    self.executor.answers.in_flight.may_land(),
-                    "its answer was not back when the loop stopped",
-                )
-            # each set of legs not ended is settled and unwound before the withdrawal: once the
-            # session's order group is triggered it refuses the sales back too. A set left broken
-            # is not proven either
-            if not self.settings.dry_run:
-                broken, held = self.legs.finish_at_stop(abandon)
-                self.broken_sets, self.sets_held = tuple(broken), tuple(held)
-            if cancel_resting and not self.settings.dry_run:
+            withdraws = cancel_resting and not self.settings.dry_run
+            # the steps before the withdrawal leave it its share of the deadline, whatever they
+            # take: else its trigger and cancels, made past the deadline, are never sent
+            kept_s = WITHDRAWAL_SHARE * self.settings.stop_deadline_s if withdraws else 0.0
+            with Deadline.within(self.clock, self.settings.stop_deadline_s - kept_s):
+                failed = self._before_withdrawal(abandon)
+            if withdraws:
                 proof = withdraw_at_stop(self, deadline, abandon)
                 self.not_proven, abandoned = proof.left, proof.abandoned
                 failed = failed or proof.failed
