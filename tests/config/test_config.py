@@ -338,6 +338,20 @@ def test_configuration_doc_lists_every_key_and_variable() -> None:
         assert f"`{key.env_var}`" in text, key.env_var
 
 
+def test_configuration_doc_names_every_variable_the_package_reads() -> None:
+    """A variable read outside the settings (a backtest's memory budget) is told there too."""
+    import re
+
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    named = {
+        name
+        for module in (ROOT / "kalshi_cli").rglob("*.py")
+        for name in re.findall(r'"(KALSHI_[A-Z_]+)"', module.read_text(encoding="utf-8"))
+    }
+    assert "KALSHI_DATA_CACHE_MB" in named
+    assert {name for name in named if not re.search(f"`{name}[`=]", text)} == set()
+
+
 def test_sections_of_other_layers_are_left_to_them(tmp_path: Path) -> None:
     config = write(tmp_path / "c.yaml", "risk:\n  max_position: 10\ntrade:\n  markets: [A]\n")
     assert load_settings(config_path=config, environ={}).env == "sim"
