@@ -403,12 +403,11 @@ def paper_view(
 @dataclass
 class CaughtUp:
     """The state file after a read command's catch-up (`reconcile.catch_up`): `store` (None when
-    there is no file: a read command never creates one), how many fills and settlements were
-    added, and, when it could not be written, why (the figures may then lag the exchange).
+    there is no file: a read command never creates one) and, when it could not be written, why
+    (the figures may then lag the exchange).
     `paper`: a paper session's state file, read as it is (`open_caught_up`)."""
 
     store: Store | None
-    added: int = 0
     stale_because: str | None = None
     paper: bool = False
 
@@ -451,7 +450,7 @@ def open_caught_up(path: Path, client: KalshiClient, *, now: float) -> CaughtUp:
         # a writer (the trade loop) holds the lock for milliseconds; one that holds it longer
         # is not waited for the 10 s a write waits: the figures are shown as they are
         with store.busy_timeout(CATCH_UP_WAIT_S):
-            added = catch_up(client, store, now=now)
+            catch_up(client, store, now=now)
     except StoreError as exc:
         store.close()
         if not _unwritable(exc):
@@ -460,7 +459,7 @@ def open_caught_up(path: Path, client: KalshiClient, *, now: float) -> CaughtUp:
     except BaseException:
         store.close()
         raise
-    return CaughtUp(store, added)
+    return CaughtUp(store)
 
 
 def _unwritable(exc: Exception) -> bool:
