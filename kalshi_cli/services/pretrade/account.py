@@ -18,6 +18,7 @@ for an order it can refuse (one that adds) and never for one that only takes ris
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from copy import copy
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -171,22 +172,9 @@ class PreTradeAccount:
 
     def held_to(self, limits: RiskLimits) -> PreTradeAccount:
         """This account held to `limits` (the config's, as its reader reads them)."""
-        return self._like(self.client, limits)
-
-    def on_subaccount(self, number: int) -> PreTradeAccount:
-        """This account's limits, counted over subaccount `number`'s holdings."""
-        return self._like(self.client.on_subaccount(number), self.limits)
-
-    def _like(self, client: HoldingsClient, limits: RiskLimits) -> PreTradeAccount:
-        return PreTradeAccount(
-            client,
-            self._store,
-            limits,
-            now=self._now,
-            fees=self._fees,
-            bring_in=self._bring_in,
-            read_ahead=self._read_ahead,
-        )
+        held = copy(self)
+        held.limits = limits
+        return held
 
     # ------------------------------------------------------------------ reads, once per batch
 
