@@ -17,80 +17,18 @@ import pytest
 
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
+from tests.garbled_listings import (
+    EACH_REASON,
+    UNREADABLE,
+    ListingsGarbledAfterTheCancels,
+    a_proxys_page,
+)
 from tests.prime_tier import Kalshi, connect, make_markets, resting_count, seed_resting
 
-ORDERS = "/trade-api/v2/portfolio/orders"
 # the longest pause between two tries: the switch stops as soon as the next one would end past
 # its deadline, so it may stop this much short of it
 LONGEST_PAUSE_S = 2.0
 
-
-class ListingsGarbledAfterTheCancels(httpx.BaseTransport):
-    """The real simulator, except that the resting-order listings asked after the first cancel
-    went out reach the client as `garbled()`, the first `times` of them (None: every one).
-    The simulator answered each in full: only what reaches the client is unreadable."""
-
-    def __init__(self, garbled: Callable[[], httpx.Response], times: int | None) -> None:
-        self._inner = httpx.HTTPTransport()
-        self._garbled = garbled
-        self._left = times
-        self._cancelled = False
-        self.listings_garbled = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self._inner.handle_request(request)
-        if request.method == "DELETE":
-            self._cancelled = True
-            return response
-        listing = (
-            request.method == "GET"
-            and request.url.path == ORDERS
-            and request.url.params.get("status") == "resting"
-        )
-        if not (listing and self._cancelled) or self._left == 0:
-            return response
-        response.read()
-        if self._left is not None:
-            self._left -= 1
-        self.listings_garbled += 1
-        return self._garbled()
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-UNREADABLE = [
-    pytest.param(
-        lambda: httpx.Response(200, text="<html>502 Bad Gateway</html>"),
-        "not JSON",
-        id="a body no JSON",
-    ),
-    pytest.param(
-        lambda: httpx.Response(200, text='{"orders": [{"order_id": "o1", "tick'),
-        "not JSON",
-        id="a body cut short",
-    ),
-    pytest.param(
-        lambda: httpx.Response(200, text='{"orders": [], "cursor": "", "depth": NaN}'),
-        "not JSON",
-        id="a body with a NaN, which JSON does not allow",
-    ),
-    pytest.param(
-        lambda: httpx.Response(200, json={"orders": [{"order_id": 7}], "cursor": ""}),
-        "unexpected",
-        id="an item that does not decode",
-    ),
-    pytest.param(
-        lambda: httpx.Response(200, json={"cursor": ""}),
-        "no 'orders' list",
-        id="a page without its list",
-    ),
-    pytest.param(
-        lambda: httpx.Response(200, json={"orders": []}),
-        "no 'cursor'",
-        id="a page without its cursor",
-    ),
-]
 
 # each unreadable answer once, the two scopes (batched cancels of one market, the exchange's
 # cancel-all of every market) taking turns: the reading of the listing is the same for both
@@ -99,9 +37,6 @@ EACH_ONCE_IN_A_SCOPE = [
     for i, damage in enumerate(UNREADABLE)
     for scope in ["one market" if i % 2 == 0 else "every market"]
 ]
-# one unreadable answer of each reason the report names: the three bodies that are no JSON are
-# read and named alike
-EACH_REASON = [UNREADABLE[0], *UNREADABLE[3:]]
 
 
 @pytest.mark.parametrize(("garbled", "named", "one_market"), EACH_ONCE_IN_A_SCOPE)
@@ -184,9 +119,7 @@ def test_a_cancel_all_whose_listings_cannot_be_read_counts_its_cancels_as_unknow
     null in `--json`; the old code said `cancelled: 0 order(s)` beside NOT PROVEN."""
     (ticker,) = make_markets(prime, 1)
     seed_resting(prime, [ticker], 3)
-    transport = ListingsGarbledAfterTheCancels(
-        lambda: httpx.Response(200, text="<html>502 Bad Gateway</html>"), times=None
-    )
+    transport = ListingsGarbledAfterTheCancels(a_proxys_page, times=None)
     args = ["cancel-all", "--yes", "--deadline", "3", *(["--json"] if as_json else [])]
     done = kalshi(*args, client=lambda: connect(prime.account, transport=transport))
     with connect(prime.account) as client:

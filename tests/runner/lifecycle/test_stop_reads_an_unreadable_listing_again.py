@@ -21,83 +21,26 @@ import pytest
 from kalshi_cli.runner.loop.stop import GIVEN_UP, PROOF_MAX_S
 from kalshi_cli.vocabulary.clock import Clock, Deadline
 from tests.conftest import SimHarness
+from tests.garbled_listings import (
+    EACH_REASON,
+    ORDERS,
+    ListingsGarbledAfterTheCancels,
+    a_proxys_page,
+)
 from tests.runner.sim_rig import rig
 from tests.runner.simproc import log_events
 
 TICKER = "KXSTOPUNREAD-SIM-A"
-ORDERS = "/trade-api/v2/portfolio/orders"
 
 
-class ListingsGarbledAfterTheCancel(httpx.HTTPTransport):
-    """The real simulator, except that the resting-order listings asked after the stop's batch
-    cancel was answered reach the client as `garbled()`, the first `times` of them (None: every
-    one). The simulator answered each in full: only what reaches the client is unreadable.
-    `abandon`, when given, is set as the first garbled answer goes back (a second interrupt
-    while the stop lists again)."""
+class ListingsGarbledAfterTheCancel(ListingsGarbledAfterTheCancels):
+    """Garbled once the stop's batch cancel was answered."""
 
-    def __init__(
-        self,
-        garbled: Callable[[], httpx.Response],
-        times: int | None,
-        abandon: threading.Event | None = None,
-    ) -> None:
-        super().__init__()
-        self._garbled = garbled
-        self._left = times
-        self._abandon = abandon
-        self.cancelled = threading.Event()
-        self.listings_garbled = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.method == "DELETE" and request.url.path.endswith("/orders/batched"):
-            self.cancelled.set()
-            return response
-        listing = (
-            request.method == "GET"
-            and request.url.path == ORDERS
-            and request.url.params.get("status") == "resting"
-        )
-        if not (listing and self.cancelled.is_set()) or self._left == 0:
-            return response
-        response.read()
-        if self._left is not None:
-            self._left -= 1
-        self.listings_garbled += 1
-        if self._abandon is not None:
-            self._abandon.set()
-        return self._garbled()
+    def is_cancel(self, request: httpx.Request) -> bool:
+        return request.method == "DELETE" and request.url.path.endswith("/orders/batched")
 
 
-def _a_proxys_page() -> httpx.Response:
-    return httpx.Response(200, text="<html>502 Bad Gateway</html>")
-
-
-UNREADABLE = [
-    pytest.param(
-        _a_proxys_page,
-        "not JSON",
-        id="a body no JSON",
-    ),
-    pytest.param(
-        lambda: httpx.Response(200, text='{"orders": [], "cursor": "", "depth": NaN}'),
-        "not JSON",
-        id="a body with a NaN",
-    ),
-    pytest.param(
-        lambda: httpx.Response(200, json={"cursor": ""}),
-        "no 'orders' list",
-        id="a page without its list",
-    ),
-    pytest.param(
-        lambda: httpx.Response(200, json={"orders": []}),
-        "no 'cursor'",
-        id="a page without its cursor",
-    ),
-]
-
-
-@pytest.mark.parametrize(("garbled", "named"), UNREADABLE)
+@pytest.mark.parametrize(("garbled", "named"), EACH_REASON)
 def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
     sim: SimHarness, tmp_path: Path, garbled: Callable[[], httpx.Response], named: str
 ) -> None:
@@ -127,7 +70,7 @@ def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
         assert named in str(again["error"]), again
 
 
-@pytest.mark.parametrize(("garbled", "named"), UNREADABLE[:1] + UNREADABLE[-1:])
+@pytest.mark.parametrize(("garbled", "named"), EACH_REASON[:1] + EACH_REASON[-1:])
 def test_proving_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
     sim: SimHarness, tmp_path: Path, garbled: Callable[[], httpx.Response], named: str
 ) -> None:
@@ -187,7 +130,7 @@ def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
     first goes back: the stop does not list again until its deadline, it is given up at once
     (the proof's share of a 20 s deadline is 5 s)."""
     abandon = threading.Event()
-    transport = ListingsGarbledAfterTheCancel(_a_proxys_page, None, abandon)
+    transport = ListingsGarbledAfterTheCancel(a_proxys_page, None, abandon)
     with rig(
         sim,
         tmp_path,
@@ -252,7 +195,7 @@ def test_a_listing_again_its_deadline_ends_names_the_unreadable_answer(
     going out, or sent with 30 ms of it left and not answered in them: not proven, and the reason
     is what the exchange's answer was (not JSON), not "not sent: its deadline had passed" or "no
     response within 0.03s", which say nothing of the exchange."""
-    transport = transport_of(_a_proxys_page, times=None)
+    transport = transport_of(a_proxys_page, times=None)
     with rig(
         sim,
         tmp_path,
