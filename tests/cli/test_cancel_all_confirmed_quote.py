@@ -20,7 +20,7 @@ from kalshi_cli.client.communications import CommunicationsApi, Rfq
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from tests.cli.test_rfq_cli import T, ok_json
+from tests.cli.test_rfq_cli import T, accepted_quote, ok_json
 from tests.conftest import REAL_CLOCK_WINDOW_S, SimHarness
 from tests.prime_tier import Kalshi, connect, kalshi_as, prime_simulator
 
@@ -40,11 +40,7 @@ def test_cancel_all_during_an_execution_timer_is_not_proven_and_names_the_rfq(
 ) -> None:
     prime.create_market(T)
     maker = kalshi_as(prime.new_account(), tmp_path / "maker")
-    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
-    quote_id = ok_json(
-        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
-    )["quote_id"]
-    ok_json(kalshi("quote", "accept", quote_id, "--side", "yes", "--json"))
+    rfq_id, quote_id = accepted_quote(kalshi, maker)
     ok_json(maker("quote", "confirm", quote_id, "--json"))
 
     result = kalshi("cancel-all", "--yes", "--json")
@@ -68,11 +64,7 @@ def test_cancel_all_of_a_maker_whose_quote_is_confirmed_is_not_proven_and_names_
     not say it proved the account still."""
     prime.create_market(T)
     requester = kalshi_as(prime.new_account(), tmp_path / "requester")
-    rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
-    quote_id = ok_json(
-        kalshi("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
-    )["quote_id"]
-    ok_json(requester("quote", "accept", quote_id, "--side", "yes", "--json"))
+    _, quote_id = accepted_quote(requester, kalshi)
     ok_json(kalshi("quote", "confirm", quote_id, "--json"))
 
     result = kalshi("cancel-all", "--yes", "--json")
@@ -95,11 +87,7 @@ def test_an_event_scoped_cancel_all_names_our_confirmed_quote_in_that_event(
     prime.create_market(T)
     prime.create_market("KXOTHER-26JAN01-T1", event_ticker="KXOTHER-26JAN01")
     requester = kalshi_as(prime.new_account(), tmp_path / "requester")
-    rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
-    quote_id = ok_json(
-        kalshi("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
-    )["quote_id"]
-    ok_json(requester("quote", "accept", quote_id, "--side", "yes", "--json"))
+    _, quote_id = accepted_quote(requester, kalshi)
     ok_json(kalshi("quote", "confirm", quote_id, "--json"))
     event = T.rsplit("-", 1)[0]
 
@@ -138,11 +126,7 @@ def test_the_text_report_names_what_the_rfq_side_left_open_whatever_error_came_l
     the last error of the run is a passing 503 that a retry got past."""
     prime.create_market(T)
     maker = kalshi_as(prime.new_account(), tmp_path / "maker")
-    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
-    quote_id = ok_json(
-        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
-    )["quote_id"]
-    ok_json(kalshi("quote", "accept", quote_id, "--side", "yes", "--json"))
+    rfq_id, quote_id = accepted_quote(kalshi, maker)
     ok_json(maker("quote", "confirm", quote_id, "--json"))
 
     def client() -> KalshiClient:
@@ -179,11 +163,7 @@ def test_a_kill_that_could_not_list_the_rfq_side_is_not_proven(
     and we buy."""
     prime.create_market(T)
     maker = kalshi_as(prime.new_account(), tmp_path / "maker")
-    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
-    quote_id = ok_json(
-        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
-    )["quote_id"]
-    ok_json(kalshi("quote", "accept", quote_id, "--side", "yes", "--json"))
+    _, quote_id = accepted_quote(kalshi, maker)
 
     def client() -> KalshiClient:
         real = connect(prime.account)

@@ -39,6 +39,17 @@ def ok_json(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
+def accepted_quote(requester: Kalshi, maker: Kalshi) -> tuple[str, str]:
+    """`requester`'s RFQ for 10 of T, quoted by `maker` (YES 0.40, NO 0.55) and accepted on YES:
+    the maker's confirmation alone executes it. The RFQ's id and the quote's."""
+    rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
+    quote_id = ok_json(
+        maker("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
+    )["quote_id"]
+    ok_json(requester("quote", "accept", quote_id, "--side", "yes", "--json"))
+    return rfq_id, quote_id
+
+
 def test_an_rfq_from_request_to_fill_between_two_accounts(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import BookSide
-from tests.cli.test_rfq_cli import T, ok_json
+from tests.cli.test_rfq_cli import T, accepted_quote, ok_json
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, kalshi_as
 from tests.services.killswitch_fakes import UnexpectedCalls
@@ -30,11 +30,7 @@ def test_cancel_all_closes_our_rfqs_and_quotes_so_an_accepted_quote_cannot_execu
     prime.create_market(T)
     other = kalshi_as(prime.new_account(), tmp_path / "other")
     # ours: an RFQ whose quote we accepted (the maker's confirmation alone would execute it)
-    rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "10", "--json"))["rfq_id"]
-    quote_id = ok_json(
-        other("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55", "--json")
-    )["quote_id"]
-    ok_json(kalshi("quote", "accept", quote_id, "--side", "yes", "--json"))
+    rfq_id, quote_id = accepted_quote(kalshi, other)
     # theirs: an RFQ we quoted on
     their_rfq = ok_json(other("rfq", "create", T, "--count", "5", "--json"))["rfq_id"]
     our_quote = ok_json(
