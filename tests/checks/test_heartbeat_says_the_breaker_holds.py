@@ -13,26 +13,16 @@ from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.risk.state import resume
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, utc_day
+from tests.breaker_days import breaker_tripped
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY_S = 86_400.0
 
 
-def _breaker_trips(store: Store, clock: ManualClock) -> None:
-    """The breaker's trip of the day, written as the breaker writes it: its row and REDUCING."""
-    store.trading.record_risk_trip(
-        rule="circuit_breaker",
-        code="CIRCUIT_BREAKER",
-        detail="realized P&L -$150.00 on 2026-01-01 reached the daily loss limit of -$100.00",
-        day=utc_day(clock.wall()),
-    )
-    store.trading.set_trading_state("REDUCING", reason="tripped", source="circuit_breaker")
-
-
 def test_the_heartbeat_check_after_resume_says_the_breaker_holds_today(tmp_path: Path) -> None:
     clock = ManualClock(START + 3_600)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        _breaker_trips(store, clock)
+        breaker_tripped(store, utc_day(clock.wall()))
         resume(store.trading)
         store.entries.heartbeat(source="trade", detail={"state": "ACTIVE"})
         clock.advance(1)
@@ -58,7 +48,7 @@ def test_the_heartbeat_check_of_the_next_day_reads_the_breakers_reducing_as_over
     `kalshi status` does."""
     clock = ManualClock(START + 3_600)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        _breaker_trips(store, clock)
+        breaker_tripped(store, utc_day(clock.wall()))
         clock.advance(DAY_S)
         store.entries.heartbeat(source="trade", detail={"state": "REDUCING"})
         clock.advance(1)

@@ -16,6 +16,7 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.units import BookSide
+from tests.breaker_days import breaker_tripped, tripped_today
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, another_accounts_order, connect, make_markets, state_path
 
@@ -23,17 +24,6 @@ DRY_RUN = (
     "order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy", "--count", "1",
     "--price", "0.10", "--dry-run", "--json",
 )  # fmt: skip
-
-
-def _trip(store: Store, day: str) -> None:
-    """The breaker's trip of `day` and its REDUCING, as it writes them."""
-    store.trading.record_risk_trip(
-        rule=CircuitBreaker.RULE,
-        code="CIRCUIT_BREAKER",
-        detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
-        day=day,
-    )
-    store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
 
 
 def _a_fill_not_brought_in(prime: SimHarness) -> str:
@@ -76,10 +66,8 @@ def test_a_dry_run_on_a_day_the_breaker_tripped_is_refused(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     make_markets(prime, 1)
-    now = time.time()
     with Store.open(state_path(tmp_path)) as store:
-        for day in {utc_day(now), utc_day(now + 120)}:  # should the test run past midnight
-            _trip(store, day)
+        tripped_today(store)
     refused = kalshi(*DRY_RUN)
     assert refused.exit_code == ExitCode.REJECTED, refused.output
     assert "daily circuit breaker tripped on" in refused.output
@@ -90,7 +78,7 @@ def test_a_dry_run_the_day_after_a_trip_goes_and_leaves_its_reducing_unwritten(
 ) -> None:
     make_markets(prime, 1)
     with Store.open(state_path(tmp_path)) as store:
-        _trip(store, utc_day(time.time() - 86_400))
+        breaker_tripped(store, utc_day(time.time() - 86_400))
     result = kalshi(*DRY_RUN)
     assert result.exit_code == 0, result.output
     with Store.open(state_path(tmp_path)) as store:

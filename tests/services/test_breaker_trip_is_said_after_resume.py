@@ -18,6 +18,7 @@ from kalshi_cli.services.orders.status import trading_status
 from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.vocabulary.clock import ManualClock, SystemClock, utc_day
 from kalshi_cli.vocabulary.units import BookSide
+from tests.breaker_days import breaker_tripped, tripped_today
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY_S = 86_400.0
@@ -60,15 +61,7 @@ def test_resume_says_the_breaker_holds_today(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     now = SystemClock().wall()
     with Store.open(path, clock=ManualClock(now)) as store:
-        # today's trip, and tomorrow's should the command run past midnight (UTC)
-        for day in {utc_day(now), utc_day(now + 120)}:
-            store.trading.record_risk_trip(
-                rule="circuit_breaker",
-                code="CIRCUIT_BREAKER",
-                detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
-                day=day,
-            )
-        store.trading.set_trading_state("REDUCING", reason="tripped", source="circuit_breaker")
+        tripped_today(store, now)
     context = AppContext(environ={"KALSHI_HOME": str(tmp_path / "home")})
     done = CliRunner().invoke(
         app, ["--state", str(path), "resume"], obj=context, env={"NO_COLOR": "1"}
@@ -88,13 +81,7 @@ def test_status_on_the_next_utc_day_reads_what_holds_with_no_order_or_loop_since
     (which would say `kalshi resume` lifts it); on the trip's own day it reads REDUCING."""
     path = tmp_path / "state.db"
     with Store.open(path, clock=ManualClock(START + 3_600)) as store:
-        store.trading.record_risk_trip(
-            rule=CircuitBreaker.RULE,
-            code="CIRCUIT_BREAKER",
-            detail="realized P&L -$150.00 on 2026-01-01 reached the daily loss limit of -$100.00",
-            day=utc_day(START),
-        )
-        store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
+        breaker_tripped(store, utc_day(START))
     last_second = trading_status(path, now=START + DAY_S - 1)
     assert (last_second.state, last_second.source) == ("REDUCING", CircuitBreaker.RULE)
     assert "circuit_breaker" in last_second.details()

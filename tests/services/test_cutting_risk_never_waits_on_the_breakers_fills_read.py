@@ -14,14 +14,14 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.portfolio import PortfolioApi
-from kalshi_cli.risk.engine import CircuitBreaker, RiskLimits
-from kalshi_cli.risk.state import resume
+from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock, day_start, parse_iso, utc_day
 from kalshi_cli.vocabulary.errors import ServerError, ValidationError
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
+from tests.breaker_days import breaker_tripped, tripped_today_and_resumed
 
 
 def _fills_fail(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -78,26 +78,12 @@ def test_a_shrinking_amend_on_the_day_after_a_trip_lifts_its_reducing_without_th
     """The breaker's REDUCING of a day that is over is lifted by the state file alone."""
     order_id = _resting(OrderService(client, store), ticker)
     day = utc_day(time.time())
-    store.trading.record_risk_trip(
-        rule=CircuitBreaker.RULE, code="CIRCUIT_BREAKER", detail="the day's loss", day=day
-    )
-    store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
+    breaker_tripped(store, day)
     asked = _fills_fail(monkeypatch)
     service = OrderService(client, store, clock=ManualClock(day_start(day) + 86_400.0))
     service.amends.amend(order_id, count=D(3))
     assert client.orders.get_order(order_id).remaining_count == D(3)
     assert asked == []
-
-
-def _trip_today_and_resume(store: Store) -> None:
-    now = time.time()
-    # today's trip, and tomorrow's should the test run past midnight (UTC)
-    for day in {utc_day(now), utc_day(now + 120)}:
-        store.trading.record_risk_trip(
-            rule=CircuitBreaker.RULE, code="CIRCUIT_BREAKER", detail="the day's loss", day=day
-        )
-    store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
-    resume(store.trading)
 
 
 def test_after_resume_on_a_trip_day_an_amend_that_keeps_an_order_resting_longer_is_refused(
@@ -121,7 +107,7 @@ def test_after_resume_on_a_trip_day_an_amend_that_keeps_an_order_resting_longer_
     )
     order_id = placed.order_id
     assert order_id is not None
-    _trip_today_and_resume(store)
+    tripped_today_and_resumed(store)
     for later in (now + 14_400, 0):
         with pytest.raises(ValidationError) as refused:
             service.amends.amend(order_id, expiration_time=later)

@@ -5,34 +5,17 @@ assistant's as the hand's (docs/risk.md "Daily circuit breaker"); a decrease sti
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal as D
 
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.risk.engine import CircuitBreaker
-from kalshi_cli.risk.state import resume
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import utc_day
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, Side
-
-
-def _trip_today(store: Store) -> None:
-    now = time.time()
-    # today's trip, and tomorrow's should the test run past midnight (UTC)
-    for day in {utc_day(now), utc_day(now + 120)}:
-        store.trading.record_risk_trip(
-            rule=CircuitBreaker.RULE,
-            code="CIRCUIT_BREAKER",
-            detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
-            day=day,
-        )
-    store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
-    resume(store.trading)
+from tests.breaker_days import tripped_today_and_resumed
 
 
 def test_a_hand_order_after_resume_on_a_breaker_day_is_refused(
@@ -42,7 +25,7 @@ def test_a_hand_order_after_resume_on_a_breaker_day_is_refused(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.20")))
     )
     assert resting.order_id is not None
-    _trip_today(store)
+    tripped_today_and_resumed(store)
     assert store.trading.trading_state().state == "ACTIVE"
     with pytest.raises(ValidationError) as refused:
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.20")))
@@ -65,7 +48,7 @@ def test_a_hand_amend_that_reprices_on_a_breaker_day_is_refused(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.20")))
     )
     assert resting.order_id is not None
-    _trip_today(store)
+    tripped_today_and_resumed(store)
     with pytest.raises(ValidationError) as repriced:
         service.amends.amend(resting.order_id, price=D("0.30"))
     assert repriced.value.code == "CIRCUIT_BREAKER"

@@ -21,9 +21,9 @@ from kalshi_cli.vocabulary.clock import ManualClock, day_start, utc_day
 from kalshi_cli.vocabulary.errors import TradingHaltedError, ValidationError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.order_terms import OrderRequest
-from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, Side
+from tests.breaker_days import breaker_tripped, lost_two_dollars_by_hand
 from tests.conftest import SimHarness
-from tests.prime_tier import another_accounts_order
 
 
 def _buy(ticker: str, count: int = 1, price: str = "0.10") -> OrderRequest:
@@ -34,13 +34,8 @@ def test_a_days_loss_no_loop_booked_refuses_the_next_hand_order(
     client: KalshiClient, store: Store, ticker: str, prime: SimHarness
 ) -> None:
     service = OrderService(client, store, limits=RiskLimits(daily_loss_limit=D(1)))
-    # bought at 0.60 and sold at 0.40 by hand: $2.00 lost, past the $1 limit; an order's answer
-    # carries no fill, and no loop, reconcile or `kalshi pnl` brought the sale's in
-    another_accounts_order(prime, ticker, BookSide.ASK, "0.60", 10)
-    service.place(service.prepare(_buy(ticker, 10, "0.60")))
-    another_accounts_order(prime, ticker, BookSide.BID, "0.40", 10)
-    sold = OrderRequest(ticker, Side.YES, Action.SELL, D(10), D("0.40"))
-    service.place(service.prepare(sold))
+    # past the $1 limit; no loop, reconcile or `kalshi pnl` brought the sale's fills in
+    lost_two_dollars_by_hand(prime, service, ticker)
     assert len(store.fills.read()) < 2
 
     with pytest.raises(ValidationError) as refused:
@@ -61,11 +56,7 @@ def test_a_days_loss_no_loop_booked_refuses_a_hand_amend_that_adds(
     service = OrderService(client, store, limits=RiskLimits(daily_loss_limit=D(1)))
     resting = service.place(service.prepare(_buy(ticker)))
     assert resting.order_id is not None
-    another_accounts_order(prime, ticker, BookSide.ASK, "0.60", 10)
-    service.place(service.prepare(_buy(ticker, 10, "0.60")))
-    another_accounts_order(prime, ticker, BookSide.BID, "0.40", 10)
-    sold = OrderRequest(ticker, Side.YES, Action.SELL, D(10), D("0.40"))
-    service.place(service.prepare(sold))
+    lost_two_dollars_by_hand(prime, service, ticker)
     assert len(store.fills.read()) < 2
 
     with pytest.raises(ValidationError) as refused:
@@ -76,25 +67,13 @@ def test_a_days_loss_no_loop_booked_refuses_a_hand_amend_that_adds(
     assert client.orders.get_order(resting.order_id).remaining_count == D(1)  # not amended
 
 
-def _tripped_on(store: Store, day: str) -> None:
-    """The loop's trip of `day` and its REDUCING, written as the breaker writes them; no loop
-    runs since."""
-    store.trading.record_risk_trip(
-        rule=CircuitBreaker.RULE,
-        code="CIRCUIT_BREAKER",
-        detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
-        day=day,
-    )
-    store.trading.set_trading_state("REDUCING", reason="tripped", source=CircuitBreaker.RULE)
-
-
 def test_a_trip_holds_a_hand_order_to_the_last_second_of_its_utc_day(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
     resting = OrderService(client, store).place(OrderService(client, store).prepare(_buy(ticker)))
     assert resting.order_id is not None
     day = utc_day(time.time())
-    _tripped_on(store, day)
+    breaker_tripped(store, day)
     last_second = ManualClock(day_start(day) + 86_399.0)
     service = OrderService(client, store, clock=last_second)
     with pytest.raises(ValidationError) as refused:
@@ -117,7 +96,7 @@ def test_the_next_utc_day_lifts_the_breakers_reducing_for_a_hand_order(
     client: KalshiClient, store: Store, ticker: str
 ) -> None:
     day = utc_day(time.time())
-    _tripped_on(store, day)
+    breaker_tripped(store, day)
     next_day = ManualClock(day_start(day) + 86_400.0)
     service = OrderService(client, store, clock=next_day)
     placed = service.place(service.prepare(_buy(ticker)))
@@ -141,7 +120,7 @@ def test_before_a_resume_a_trip_day_takes_contracts_off_by_decrease_not_by_amend
     resting = placing.place(placing.prepare(_buy(ticker, 5, "0.20")))
     assert resting.order_id is not None
     day = utc_day(time.time())
-    _tripped_on(store, day)
+    breaker_tripped(store, day)
     service = OrderService(client, store, clock=ManualClock(day_start(day) + 43_200.0))
     with pytest.raises(ValidationError) as amended:
         service.amends.amend(resting.order_id, count=D(3))
@@ -158,7 +137,7 @@ def test_a_halt_on_a_trip_day_refuses_a_hand_order_as_halted_asking_the_exchange
     """HALTED (the kill switch) is stricter than the breaker: its refusal, exit 13 and "`kalshi
     resume` lifts it", comes first, with no fill read of the breaker's on the way."""
     day = utc_day(time.time())
-    _tripped_on(store, day)
+    breaker_tripped(store, day)
     halt(store.trading, reason="kill switch", source="cancel-all")
     service = OrderService(client, store, clock=ManualClock(day_start(day) + 43_200.0))
     with pytest.raises(TradingHaltedError) as refused:

@@ -23,6 +23,7 @@ from kalshi_cli.vocabulary.clock import ManualClock, utc_day
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from tests.breaker_days import breaker_tripped, lost_two_dollars_by_hand
 from tests.conftest import SimHarness
 from tests.prime_tier import RequestsSeen, another_accounts_order, connect, make_markets
 
@@ -101,12 +102,7 @@ def test_a_day_the_state_file_holds_tripped_refuses_an_order_that_adds_with_no_r
 ) -> None:
     clock = ManualClock(time.time())
     day = utc_day(clock.wall())
-    store.trading.record_risk_trip(
-        rule=CircuitBreaker.RULE,
-        code="CIRCUIT_BREAKER",
-        detail=f"realized P&L -$150.00 on {day} reached the daily loss limit of -$100.00",
-        day=day,
-    )
+    breaker_tripped(store, day, reducing=False)
     seen = RequestsSeen()
     with connect(prime.account, transport=seen) as client:
         service = OrderService(client, store, clock=clock)
@@ -155,12 +151,7 @@ def test_a_loss_the_catch_up_finds_refuses_as_the_breaker_before_the_orders_own_
     prime: SimHarness, client: KalshiClient, store: Store, ticker: str
 ) -> None:
     service = OrderService(client, store, limits=RiskLimits(daily_loss_limit=D(1)))
-    # bought at 0.60 and sold at 0.40 by hand: $2.00 lost, past the $1 limit, not booked yet
-    another_accounts_order(prime, ticker, BookSide.ASK, "0.60", 10)
-    service.place(service.prepare(_buy(ticker, 10, "0.60")))
-    another_accounts_order(prime, ticker, BookSide.BID, "0.40", 10)
-    sold = OrderRequest(ticker, Side.YES, Action.SELL, D(10), D("0.40"))
-    service.place(service.prepare(sold))
+    lost_two_dollars_by_hand(prime, service, ticker)
     # an order its own limit refuses too (more than `max_order_count`, 50), read as the
     # catch-up's listings are out: the breaker's refusal comes first, as when it was asked first
     with pytest.raises(ValidationError) as refused:
