@@ -218,26 +218,10 @@ def place_command(
 
 
 def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -> None:
-    document = {"order": {**prepared.describe(), **outcome_json(outcome, prepared.request.side)}}
+    document = {"order": {**prepared.describe(), **outcome.to_json(prepared.request.side)}}
     out.record(place_fields(prepared, outcome), document=document)
     if outcome.note:
         out.note(outcome.note)
-
-
-def outcome_json(outcome: PlaceOutcome, side: Side) -> dict[str, Any]:
-    """The exchange reports `average_fill_price` as a YES price: shown in `side`'s terms (a NO
-    buy at 0.67 filled at 0.67), with the YES price alongside."""
-    yes_price = outcome.average_fill_price
-    price = None if yes_price is None else side_value(side, yes_price)
-    return {
-        "order_id": outcome.order_id,
-        "status": outcome.status,
-        "fill_count": fmt_count(outcome.fill_count),
-        "remaining_count": fmt_count(outcome.remaining_count),
-        "average_fill_price": None if price is None else fmt_dollars(price),
-        "average_fill_yes_price": None if yes_price is None else fmt_dollars(yes_price),
-        "note": outcome.note,
-    }
 
 
 def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[str, str]]:

@@ -256,15 +256,8 @@ class OrderTools:
             return Written(
                 {
                     "order": prepared.describe(),
-                    "status": outcome.status,
-                    "order_id": outcome.order_id,
+                    **outcome.to_json(),
                     "client_order_id": outcome.client_order_id,
-                    "fill_count": fmt_count(outcome.fill_count),
-                    "remaining_count": fmt_count(outcome.remaining_count),
-                    "average_fill_yes_price": None
-                    if outcome.average_fill_price is None
-                    else fmt_dollars(outcome.average_fill_price),
-                    "note": outcome.note,
                     "budget_remaining": self.gate.remaining(spent),
                 }
             )

@@ -52,6 +52,7 @@ from kalshi_cli.vocabulary.units import (
     fmt_count,
     fmt_dollars,
     fmt_exact_dollars,
+    side_value,
     to_book,
 )
 
@@ -95,6 +96,25 @@ class PlaceOutcome:
     remaining_count: Decimal
     average_fill_price: Decimal | None = None
     note: str | None = None
+
+    def to_json(self, side: Side | None = None) -> dict[str, Any]:
+        """The exchange's answer as `kalshi order place --json` and the assistant show it. The
+        exchange reports `average_fill_price` as a YES price (`average_fill_yes_price`); given
+        the order's `side`, it is shown in that side's terms too (a NO buy at 0.67 filled at
+        0.67)."""
+        yes_price = self.average_fill_price
+        document: dict[str, Any] = {
+            "order_id": self.order_id,
+            "status": self.status,
+            "fill_count": fmt_count(self.fill_count),
+            "remaining_count": fmt_count(self.remaining_count),
+        }
+        if side is not None:
+            price = None if yes_price is None else side_value(side, yes_price)
+            document["average_fill_price"] = None if price is None else fmt_dollars(price)
+        document["average_fill_yes_price"] = None if yes_price is None else fmt_dollars(yes_price)
+        document["note"] = self.note
+        return document
 
 
 @dataclass(frozen=True)
