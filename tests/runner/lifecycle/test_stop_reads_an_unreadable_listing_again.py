@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,7 @@ from tests.garbled_listings import (
     ListingsGarbledAfterTheCancels,
     a_proxys_page,
 )
-from tests.runner.sim_rig import rig
+from tests.runner.sim_rig import Rig, rig
 from tests.runner.simproc import log_events
 
 TICKER = "KXSTOPUNREAD-SIM-A"
@@ -40,6 +41,24 @@ class ListingsGarbledAfterTheCancel(ListingsGarbledAfterTheCancels):
         return request.method == "DELETE" and request.url.path.endswith("/orders/batched")
 
 
+@contextmanager
+def _quoting(
+    sim: SimHarness, tmp_path: Path, transport: httpx.BaseTransport, *, stop_deadline_s: float
+) -> Iterator[Rig]:
+    """The market maker's loop through `transport`, its two quotes on TICKER placed."""
+    with rig(
+        sim,
+        tmp_path,
+        [TICKER],
+        strategy="market-maker",
+        params={},
+        transport=transport,
+        settings={"stop_deadline_s": stop_deadline_s},
+    ) as r:
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        yield r
+
+
 @pytest.mark.parametrize(("garbled", "named"), EACH_REASON)
 def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
     sim: SimHarness, tmp_path: Path, garbled: Callable[[], httpx.Response], named: str
@@ -48,16 +67,7 @@ def test_a_proving_listing_that_cannot_be_read_once_is_listed_again_and_proven(
     unreadable, the next one fine: proven, nothing left, the unreadable answer logged. On the
     old code: not proven, "its listing failed", at the first unreadable listing."""
     transport = ListingsGarbledAfterTheCancel(garbled, times=1)
-    with rig(
-        sim,
-        tmp_path,
-        [TICKER],
-        strategy="market-maker",
-        params={},
-        transport=transport,
-        settings={"stop_deadline_s": 4.0},
-    ) as r:
-        r.loop.tick(r.feed.drain_messages(), full=True)
+    with _quoting(sim, tmp_path, transport, stop_deadline_s=4.0) as r:
         assert len(r.loop.stop.own.resting()) == 2
         summary = r.loop.stop.shutdown(cancel_resting=True)
         assert transport.listings_garbled == 1, "the listing after the cancel was garbled"
@@ -79,16 +89,7 @@ def test_proving_listings_that_can_never_be_read_are_not_proven_at_the_deadline(
     the proof's share of the deadline is spent, listing again in between."""
     transport = ListingsGarbledAfterTheCancel(garbled, times=None)
     deadline_s = 8.0  # the proof's share: a quarter, 2 s
-    with rig(
-        sim,
-        tmp_path,
-        [TICKER],
-        strategy="market-maker",
-        params={},
-        transport=transport,
-        settings={"stop_deadline_s": deadline_s},
-    ) as r:
-        r.loop.tick(r.feed.drain_messages(), full=True)
+    with _quoting(sim, tmp_path, transport, stop_deadline_s=deadline_s) as r:
         assert len(r.loop.stop.own.resting()) == 2
         started = time.monotonic()
         summary = r.loop.stop.shutdown(cancel_resting=True)
@@ -131,16 +132,7 @@ def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
     (the proof's share of a 20 s deadline is 5 s)."""
     abandon = threading.Event()
     transport = ListingsGarbledAfterTheCancel(a_proxys_page, None, abandon)
-    with rig(
-        sim,
-        tmp_path,
-        [TICKER],
-        strategy="market-maker",
-        params={},
-        transport=transport,
-        settings={"stop_deadline_s": 20.0},
-    ) as r:
-        r.loop.tick(r.feed.drain_messages(), full=True)
+    with _quoting(sim, tmp_path, transport, stop_deadline_s=20.0) as r:
         started = time.monotonic()
         summary = r.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
         took = time.monotonic() - started
@@ -196,16 +188,7 @@ def test_a_listing_again_its_deadline_ends_names_the_unreadable_answer(
     is what the exchange's answer was (not JSON), not "not sent: its deadline had passed" or "no
     response within 0.03s", which say nothing of the exchange."""
     transport = transport_of(a_proxys_page, times=None)
-    with rig(
-        sim,
-        tmp_path,
-        [TICKER],
-        strategy="market-maker",
-        params={},
-        transport=transport,
-        settings={"stop_deadline_s": 4.0},
-    ) as r:
-        r.loop.tick(r.feed.drain_messages(), full=True)
+    with _quoting(sim, tmp_path, transport, stop_deadline_s=4.0) as r:
         r.loop.stop.clock = clock_of(r.loop.stop.clock, transport)
         summary = r.loop.stop.shutdown(cancel_resting=True)
         assert transport.listings_garbled == 1
