@@ -31,21 +31,14 @@ def status_command(*, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvO
 
 
 def status_json(status: ExchangeStatus) -> dict[str, Any]:
+    from kalshi_cli.vocabulary.documents import shard_status_json
+
     return {
         "exchange_active": status.exchange_active,
         "trading_active": status.trading_active,
         "exchange_estimated_resume_time": status.raw.get("exchange_estimated_resume_time"),
         # each shard's own (`exchange_index_statuses`); empty when the exchange gives none
-        "shards": [
-            {
-                "exchange_index": s.exchange_index,
-                "description": s.description,
-                "exchange_active": s.exchange_active,
-                "trading_active": s.trading_active,
-                "intra_exchange_transfers_active": s.intra_exchange_transfers_active,
-            }
-            for s in status.shards
-        ],
+        "shards": [shard_status_json(s.exchange_index, s) for s in status.shards],
     }
 
 

@@ -95,17 +95,10 @@ def traded_markets(app: AppContext, client: KalshiClient, out: Output) -> list[M
 
 
 def shard_json(line: ShardLine) -> dict[str, Any]:
-    from kalshi_cli.vocabulary.documents import money_text
+    from kalshi_cli.vocabulary.documents import money_text, shard_status_json
 
-    status = line.status
     return {
-        "exchange_index": line.exchange_index,
-        "description": None if status is None else status.description,
-        "exchange_active": None if status is None else status.exchange_active,
-        "trading_active": None if status is None else status.trading_active,
-        "intra_exchange_transfers_active": (
-            None if status is None else status.intra_exchange_transfers_active
-        ),
+        **shard_status_json(line.exchange_index, line.status),
         "balance_dollars": None if line.balance is None else money_text(line.balance),
         "traded_markets": list(line.markets),
     }

@@ -1,4 +1,5 @@
-"""The `--json` documents of a market, an order book, a balance, a fill, a trade and an order,
+"""The `--json` documents of a market, an order book, a balance, a fill, a trade, an order and a
+shard's status,
 as docs/output.md lists them: money and prices are dollar strings, counts strings with 2
 decimals, times as the exchange sent them, a field the exchange did not send absent or null,
 never a default. One place for them, so a command's `--json` and the assistant's tool of the
@@ -16,6 +17,7 @@ from kalshi_cli.vocabulary.models import (
     Market,
     Order,
     Orderbook,
+    ShardStatus,
     Trade,
     min_tick,
 )
@@ -122,6 +124,20 @@ def balance_json(balance: Balance) -> dict[str, Any]:
         "portfolio_value": None if value is None else money_text(value),
         "updated_ts": balance.updated_ts or None,
         "shards": shards,
+    }
+
+
+def shard_status_json(exchange_index: int, status: ShardStatus | None) -> dict[str, Any]:
+    """A shard's status (`kalshi exchange status`, `kalshi shard list`); each field null when
+    the exchange did not list the shard."""
+    return {
+        "exchange_index": exchange_index,
+        "description": None if status is None else status.description,
+        "exchange_active": None if status is None else status.exchange_active,
+        "trading_active": None if status is None else status.trading_active,
+        "intra_exchange_transfers_active": (
+            None if status is None else status.intra_exchange_transfers_active
+        ),
     }
 
 
