@@ -172,14 +172,7 @@ def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:
     for key in sorted(buckets):
         bucket = buckets[key]
         cumulative += bucket.net
-        row = {
-            by: key,
-            "fills": bucket.fills,
-            "settlements": bucket.settlements,
-            "realized_gross": fmt_exact_dollars(bucket.gross),
-            "fees": fmt_exact_dollars(bucket.fees),
-            "realized": fmt_exact_dollars(bucket.net),
-        }
+        row = {by: key, **bucket.to_json()}
         if by == "day":
             row["cumulative"] = fmt_exact_dollars(cumulative)
         rows.append(row)
