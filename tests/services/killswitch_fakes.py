@@ -1,7 +1,8 @@
 """A base for the fake exchanges the kill-switch tests hand to `KillSwitch`: every call the kill
 switch can make (its `CancelsOrders` protocol) fails the test unless the fake overrides it, so a
 fake states which calls it expects and type-checks as an exchange without an ignore. A fake is
-every area the kill switch reads (`orders`, `portfolio`, `order_groups`) itself."""
+every area the kill switch reads (`orders`, `portfolio`, `order_groups`) itself. `resting_order`
+is an order such a fake lists."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Self
 
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.client.subaccounts import SubaccountBalance
-from kalshi_cli.vocabulary.models import Fill, Order
+from kalshi_cli.vocabulary.models import Fill, Order, decode_answer
 from tests.fakes import EveryAreaItself
 
 
@@ -59,3 +60,32 @@ class UnexpectedCalls(EveryAreaItself):
         exchange_index: int | None = None,
     ) -> None:
         raise AssertionError("this fake exchange did not expect an order-group trigger")
+
+
+def resting_order(
+    order_id: str,
+    ticker: str = "KXT-EV-M00",
+    *,
+    count: str = "2.00",
+    created: str | None = "2026-11-22T10:00:00Z",
+    client_order_id: str | None = None,
+    subaccount: int | None = None,
+) -> Order:
+    """A resting bid at 0.20 YES of `count` contracts, nothing filled, as the exchange lists it
+    (`created` None: the listing gives no creation time)."""
+    body: dict[str, object] = {
+        "order_id": order_id,
+        "ticker": ticker,
+        "book_side": "bid",
+        "status": "resting",
+        "yes_price_dollars": "0.2000",
+        "fill_count_fp": "0.00",
+        "remaining_count_fp": count,
+    }
+    if created is not None:
+        body["created_time"] = created
+    if client_order_id is not None:
+        body["client_order_id"] = client_order_id
+    if subaccount is not None:
+        body["subaccount_number"] = subaccount
+    return decode_answer(Order, body)

@@ -19,28 +19,12 @@ from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
-from kalshi_cli.vocabulary.models import Fill, Order, decode_answer
-from tests.services.killswitch_fakes import UnexpectedCalls
+from kalshi_cli.vocabulary.models import Fill, Order
+from tests.services.killswitch_fakes import UnexpectedCalls, resting_order
 
 # a market on shard 0 and one on shard 2 (the shard is the exchange's routing by market_ticker)
 ON_0, ON_2 = "KXZERO-26JAN01-A", "KXBTC-26JAN01-A"
 DEADLINE_S = 30.0
-
-
-def _resting(order_id: str, ticker: str) -> Order:
-    return decode_answer(
-        Order,
-        {
-            "order_id": order_id,
-            "ticker": ticker,
-            "book_side": "bid",
-            "status": "resting",
-            "yes_price_dollars": "0.2000",
-            "fill_count_fp": "0.00",
-            "remaining_count_fp": "2.00",
-            "created_time": "2026-11-22T10:00:00Z",
-        },
-    )
 
 
 class CancelAllFails(UnexpectedCalls):
@@ -50,7 +34,7 @@ class CancelAllFails(UnexpectedCalls):
     def __init__(self, clock: ManualClock, failure: KalshiError) -> None:
         self.clock = clock
         self.failure = failure
-        self.listed = [_resting("on-0", ON_0), _resting("on-2", ON_2)]
+        self.listed = [resting_order("on-0", ON_0), resting_order("on-2", ON_2)]
         self.cancel_alls: list[float] = []
         self.batches: list[tuple[float, list[tuple[str, str | None]]]] = []
 

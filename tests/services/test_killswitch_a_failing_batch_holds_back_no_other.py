@@ -13,28 +13,12 @@ from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ApiError
-from kalshi_cli.vocabulary.models import Order, decode_answer
-from tests.services.killswitch_fakes import UnexpectedCalls
+from kalshi_cli.vocabulary.models import Order
+from tests.services.killswitch_fakes import UnexpectedCalls, resting_order
 
 TICKER = "KXBTC-26JAN01-A"
 DEADLINE_S = 30.0
 BATCH = 20  # the kill switch's batch size
-
-
-def _resting(order_id: str) -> Order:
-    return decode_answer(
-        Order,
-        {
-            "order_id": order_id,
-            "ticker": TICKER,
-            "book_side": "bid",
-            "status": "resting",
-            "yes_price_dollars": "0.2000",
-            "fill_count_fp": "0.00",
-            "remaining_count_fp": "2.00",
-            "created_time": "2026-11-22T10:00:00Z",
-        },
-    )
 
 
 class FirstBatchFails(UnexpectedCalls):
@@ -43,7 +27,7 @@ class FirstBatchFails(UnexpectedCalls):
 
     def __init__(self, clock: ManualClock, count: int) -> None:
         self.clock = clock
-        self.listed = [_resting(f"o-{n:02d}") for n in range(count)]
+        self.listed = [resting_order(f"o-{n:02d}", TICKER) for n in range(count)]
         self.failing = self.listed[0].order_id
         self.batches: list[tuple[float, list[str]]] = []
 

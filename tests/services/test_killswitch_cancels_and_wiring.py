@@ -37,26 +37,10 @@ from kalshi_cli.vocabulary.models import Fill, Order, decode_answer
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, another_accounts_order, make_markets, resting_count
-from tests.services.killswitch_fakes import UnexpectedCalls
+from tests.services.killswitch_fakes import UnexpectedCalls, resting_order
 
 TICKER = "KXT-EV-M00"
 OTHER = "KXT-EV-M01"  # another market of the same event
-
-
-def resting(order_id: str, count: str = "2.00", subaccount: int | None = None) -> Order:
-    body: dict[str, object] = {
-        "order_id": order_id,
-        "ticker": TICKER,
-        "book_side": "bid",
-        "status": "resting",
-        "yes_price_dollars": "0.2000",
-        "fill_count_fp": "0.00",
-        "remaining_count_fp": count,
-        "created_time": "2026-11-22T10:00:00Z",
-    }
-    if subaccount is not None:
-        body["subaccount_number"] = subaccount
-    return decode_answer(Order, body)
 
 
 class Cancels(UnexpectedCalls):
@@ -87,7 +71,7 @@ class Cancels(UnexpectedCalls):
 
 
 def test_each_cancel_names_the_subaccount_of_an_order_listed_on_another(store: Store) -> None:
-    exchange = Cancels(resting("main-1"), resting("sub-1", subaccount=2))
+    exchange = Cancels(resting_order("main-1"), resting_order("sub-1", subaccount=2))
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
 
@@ -108,7 +92,9 @@ def test_orders_that_name_their_subaccount_cost_no_look_up_of_the_subaccounts(
         def subaccount_balances(self) -> list[SubaccountBalance]:
             raise AssertionError("every order named its subaccount: nothing to look up")
 
-    exchange = NamingEach(resting("main-1", subaccount=0), resting("sub-1", subaccount=2))
+    exchange = NamingEach(
+        resting_order("main-1", subaccount=0), resting_order("sub-1", subaccount=2)
+    )
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
 
@@ -129,7 +115,7 @@ def test_the_subaccounts_are_looked_up_once_for_an_order_listed_round_after_roun
             return super().subaccount_balances()
 
     refused = [CancelResult("main-1", Decimal(0), error="order is not cancellable")]
-    exchange = CountsLookUps(resting("main-1"), answers=[refused])
+    exchange = CountsLookUps(resting_order("main-1"), answers=[refused])
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
 
@@ -140,7 +126,7 @@ def test_the_subaccounts_are_looked_up_once_for_an_order_listed_round_after_roun
 def test_orders_all_on_the_primary_account_are_cancelled_without_subaccounts(
     store: Store,
 ) -> None:
-    exchange = Cancels(resting("main-1"), resting("main-2"))
+    exchange = Cancels(resting_order("main-1"), resting_order("main-2"))
 
     KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
 
@@ -150,7 +136,7 @@ def test_orders_all_on_the_primary_account_are_cancelled_without_subaccounts(
 
 def test_a_refused_cancel_names_the_order_and_the_reason(store: Store) -> None:
     refused = [CancelResult("main-1", Decimal(0), error="order is not cancellable")]
-    exchange = Cancels(resting("main-1"), answers=[refused])
+    exchange = Cancels(resting_order("main-1"), answers=[refused])
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
 
@@ -162,7 +148,7 @@ def test_a_refused_cancel_names_the_order_and_the_reason(store: Store) -> None:
 def test_a_batch_cancel_answered_503_is_retried_after_a_pause(store: Store) -> None:
     clock = RecordingClock()
     busy = ApiError.from_response(503, {})
-    exchange = Cancels(resting("main-1"), answers=[busy])
+    exchange = Cancels(resting_order("main-1"), answers=[busy])
 
     report = KillSwitch(exchange, store, clock, deadline_s=30, rng=MaxJitter(), read_lag_s=0).run(
         ticker=TICKER
@@ -175,7 +161,7 @@ def test_a_batch_cancel_answered_503_is_retried_after_a_pause(store: Store) -> N
 
 
 def test_a_state_file_that_cannot_be_opened_is_named_and_the_cancels_go_out() -> None:
-    exchange = Cancels(resting("main-1"))
+    exchange = Cancels(resting_order("main-1"))
 
     def cannot_open() -> Store:
         raise StoreError("cannot open state file: unable to open database file")
@@ -243,7 +229,7 @@ def test_each_pause_is_drawn_from_zero_to_its_ceiling(store: Store) -> None:
     jitter = RecordingJitter()
     clock = RecordingClock()
     refused = [CancelResult("main-1", Decimal(0), error="not cancellable")]
-    exchange = Cancels(resting("main-1"), answers=[refused, refused, refused])
+    exchange = Cancels(resting_order("main-1"), answers=[refused, refused, refused])
 
     report = KillSwitch(exchange, store, clock, deadline_s=30, rng=jitter, read_lag_s=0).run(
         ticker=TICKER
@@ -262,7 +248,7 @@ def test_a_locked_state_file_keeps_the_first_reason_and_the_cancels_go_out(
     db = tmp_path / "state.db"
     with Store.open(db) as store, Store.open(db) as holder, ExitStack() as lock:
         lock.enter_context(holder.transaction())  # another writer, for the whole run
-        exchange = Cancels(resting("main-1"), resting("main-2"))
+        exchange = Cancels(resting_order("main-1"), resting_order("main-2"))
         switch = KillSwitch(
             exchange, store, ManualClock(), deadline_s=30, halt_wait_s=0, record_wait_s=0
         )
@@ -310,19 +296,7 @@ class SweptByCancelAll(UnexpectedCalls):
 
 
 def order_created(order_id: str, created: str, count: str) -> Order:
-    return decode_answer(
-        Order,
-        {
-            "order_id": order_id,
-            "ticker": TICKER,
-            "book_side": "bid",
-            "status": "resting",
-            "yes_price_dollars": "0.2000",
-            "fill_count_fp": "0.00",
-            "remaining_count_fp": count,
-            "created_time": created,
-        },
-    )
+    return resting_order(order_id, TICKER, count=count, created=created)
 
 
 def fill_of(order_id: str, count: str) -> Fill:
@@ -454,7 +428,7 @@ def test_the_command_passes_its_scope_deadline_and_progress_to_the_switch(
     tmp_path: Path,
 ) -> None:
     stuck = [CancelResult("main-1", Decimal(0), error="not cancellable")]
-    exchange = Filtered(resting("main-1"))
+    exchange = Filtered(resting_order("main-1"))
     exchange.answers = [stuck] * 100
     said: list[str] = []
     clock = ManualClock()
@@ -681,7 +655,7 @@ def test_the_state_files_group_list_is_read_strictly(
 def test_batches_of_twenty_and_the_rows_recorded_with_nothing_remaining(
     clock: ManualClock, clocked_store: Store
 ) -> None:
-    orders = [resting(f"o-{i:02d}") for i in range(25)]
+    orders = [resting_order(f"o-{i:02d}") for i in range(25)]
     for order in orders:
         coid = intent(clocked_store, f"c-{order.order_id}")
         clocked_store.orders.mark_sent(
@@ -705,7 +679,7 @@ def test_batches_of_twenty_and_the_rows_recorded_with_nothing_remaining(
 
 
 def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None:
-    report = KillSwitch(Cancels(resting("main-1")), store, ManualClock(), deadline_s=30).run(
+    report = KillSwitch(Cancels(resting_order("main-1")), store, ManualClock(), deadline_s=30).run(
         ticker=TICKER
     )
 
@@ -747,7 +721,7 @@ def test_a_cancel_all_the_exchange_refuses_still_cancels_order_by_order(
         def cancel_all_orders(self) -> None:
             raise ApiError.from_response(status, {"code": "refused", "message": "not this call"})
 
-    exchange = Refused(resting("main-1"), resting("main-2"))
+    exchange = Refused(resting_order("main-1"), resting_order("main-2"))
 
     said: list[str] = []
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(on_progress=said.append)
@@ -851,18 +825,7 @@ class OneOrderStuck(UnexpectedCalls):
     """An exchange that lists one resting order and refuses every cancel of it."""
 
     def __init__(self) -> None:
-        self.order = decode_answer(
-            Order,
-            {
-                "order_id": "stuck-1",
-                "ticker": "KXT-EV-M00",
-                "book_side": "bid",
-                "status": "resting",
-                "yes_price_dollars": "0.2000",
-                "fill_count_fp": "0.00",
-                "remaining_count_fp": "1.00",
-            },
-        )
+        self.order = resting_order("stuck-1", count="1.00", created=None)
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         yield self.order
@@ -985,19 +948,7 @@ class LandsLate(UnexpectedCalls):
         self.client_order_id = client_order_id
         self.listings = 0
         self.cancelled: list[str] = []
-        self.order = decode_answer(
-            Order,
-            {
-                "order_id": "late-1",
-                "client_order_id": client_order_id,
-                "ticker": "KXT-EV-M00",
-                "book_side": "bid",
-                "status": "resting",
-                "yes_price_dollars": "0.2000",
-                "fill_count_fp": "0.00",
-                "remaining_count_fp": "2.00",
-            },
-        )
+        self.order = resting_order("late-1", created=None, client_order_id=client_order_id)
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         self.listings += 1
@@ -1138,7 +1089,9 @@ def test_a_refused_cancel_of_the_state_files_orders_still_leaves_the_rounds_to_c
 ) -> None:
     """A 4xx ends that batch at once, not the run: the rounds list what rests and cancel it."""
     two_resting_rows(store)
-    exchange = Cancels(resting("o-1"), resting("o-2"), answers=[ApiError.from_response(400, {})])
+    exchange = Cancels(
+        resting_order("o-1"), resting_order("o-2"), answers=[ApiError.from_response(400, {})]
+    )
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
 
@@ -1321,7 +1274,7 @@ def test_an_order_the_state_file_never_recorded_is_named_with_its_owner_unknown(
     store: Store,
 ) -> None:
     """Placed elsewhere (the website names no client order id): the report does not guess."""
-    exchange = Cancels(resting("web-1"))
+    exchange = Cancels(resting_order("web-1"))
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
 
@@ -1395,7 +1348,7 @@ def test_a_kill_of_an_event_names_the_owner_the_state_file_holds_of_each_order_i
     not name its event): each order the listing showed and the kill cancelled is named with
     the strategy and client order id the state file holds of it."""
     two_resting_rows(store)
-    exchange = Cancels(resting("o-1"))
+    exchange = Cancels(resting_order("o-1"))
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(event_ticker="KXT-EV")
 
@@ -1408,7 +1361,7 @@ def test_an_order_placed_elsewhere_is_named_with_the_client_order_id_its_listing
 ) -> None:
     """Placed by another program on the account: the state file holds no row of it, and the
     report names it with the client order id the exchange's listing gives."""
-    elsewhere = msgspec.structs.replace(resting("api-1"), client_order_id="their-7")
+    elsewhere = msgspec.structs.replace(resting_order("api-1"), client_order_id="their-7")
     exchange = Cancels(elsewhere)
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)

@@ -24,10 +24,11 @@ from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import IN_FLIGHT_S
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Order, decode_answer
+from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, make_markets, resting_count, state_path
+from tests.services.killswitch_fakes import resting_order
 from tests.services.test_killswitch_cancels_and_wiring import TICKER, Cancels, Listings
 from tests.services.test_killswitch_locked import lock_held
 from tests.waiting import wait_until
@@ -105,20 +106,7 @@ def _lost(store: Store, coid: str, ticker: str = TICKER) -> None:
 
 
 def _lands(coid: str) -> Order:
-    return decode_answer(
-        Order,
-        {
-            "order_id": "late-1",
-            "client_order_id": coid,
-            "ticker": TICKER,
-            "book_side": "bid",
-            "status": "resting",
-            "yes_price_dollars": "0.2000",
-            "fill_count_fp": "0.00",
-            "remaining_count_fp": "2.00",
-            "created_time": "2026-11-22T10:00:00Z",
-        },
-    )
+    return resting_order("late-1", TICKER, client_order_id=coid)
 
 
 class LandsOnListing(Cancels):

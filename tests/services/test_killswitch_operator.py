@@ -30,7 +30,7 @@ from kalshi_cli.vocabulary.models import Fill, Order
 from tests.alerts.receiver import Receiver
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi
-from tests.services.killswitch_fakes import UnexpectedCalls
+from tests.services.killswitch_fakes import UnexpectedCalls, resting_order
 from tests.services.test_killswitch_cancels_and_wiring import (
     TICKER,
     WAITING,
@@ -44,7 +44,6 @@ from tests.services.test_killswitch_cancels_and_wiring import (
     fill_of,
     intent,
     order_created,
-    resting,
 )
 from tests.services.test_killswitch_rfqs import (
     _Comms,
@@ -132,7 +131,7 @@ def test_halted_recorded_only_at_the_end_says_so_and_keeps_why_it_was_late(
 def test_halted_recorded_at_once_is_not_announced_again(store: Store) -> None:
     said: list[str] = []
 
-    report = KillSwitch(Cancels(resting("o-1")), store, ManualClock(), deadline_s=30).run(
+    report = KillSwitch(Cancels(resting_order("o-1")), store, ManualClock(), deadline_s=30).run(
         ticker=TICKER, on_progress=said.append
     )
 
@@ -216,7 +215,7 @@ def test_a_run_that_reaches_its_deadline_lists_nothing_more(store: Store) -> Non
     """The deadline is the operator's bound on the run: a cancel answered exactly at it ends the
     run unproven, with no listing after it."""
     clock = ManualClock()
-    exchange = CancelTakesUntil(clock, clock.monotonic() + 30, resting("o-1"))
+    exchange = CancelTakesUntil(clock, clock.monotonic() + 30, resting_order("o-1"))
 
     report = KillSwitch(exchange, store, clock, deadline_s=30, read_lag_s=0).run(ticker=TICKER)
 
@@ -521,7 +520,7 @@ def test_an_order_the_cancel_all_missed_is_counted_once_from_its_own_cancel(
 ) -> None:
     """An order still listed after the exchange's cancel-all is cancelled in a batch, which says
     what it took: it counts once, from that answer, and needs no fills to be counted."""
-    exchange = CancelAllMisses(resting("a", count="2.00"))
+    exchange = CancelAllMisses(resting_order("a", count="2.00"))
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
 

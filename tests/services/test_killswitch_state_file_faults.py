@@ -26,10 +26,10 @@ from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
-from kalshi_cli.vocabulary.models import Order, decode_answer
+from kalshi_cli.vocabulary.models import Order
 from tests.conftest import SimHarness
 from tests.prime_tier import Kalshi, cli_env, make_markets, resting_count, seed_resting, state_path
-from tests.services.killswitch_fakes import UnexpectedCalls
+from tests.services.killswitch_fakes import UnexpectedCalls, resting_order
 from tests.waiting import wait_until
 
 CANCEL_ALL = "DELETE /portfolio/events/orders"
@@ -391,18 +391,7 @@ class StuckUntilRound(UnexpectedCalls):
         self.rounds = rounds
         self.on_listing = on_listing
         self.listings = 0
-        self.order = decode_answer(
-            Order,
-            {
-                "order_id": "slow-1",
-                "ticker": "KXT-EV-M00",
-                "book_side": "bid",
-                "status": "resting",
-                "yes_price_dollars": "0.2000",
-                "fill_count_fp": "0.00",
-                "remaining_count_fp": "3.00",
-            },
-        )
+        self.order = resting_order("slow-1", count="3.00", created=None)
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         self.listings += 1
