@@ -1,7 +1,9 @@
-"""A batch cancel the exchange fails every time (a 5xx for that one request) is retried only
-within its share of what is left of the deadline: the batches after it still go out and their
+"""One batch cancel cannot hold back the others. A batch the exchange fails every time (a 5xx
+for that one request), or never answers, is tried only within its share of what is left of the
+deadline, each try's request cut to that share: the batches after it still go out and their
 orders are cancelled, and the run is NOT PROVEN naming the orders of the failing batch. Retried
-until the deadline, it held back every later batch and left all their orders resting."""
+until the deadline, or left hanging until it, it held back every later batch and left all their
+orders resting."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from decimal import Decimal
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.clock import ManualClock
-from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.clock import Deadline, ManualClock
+from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.vocabulary.models import Order, decode_answer
 from tests.services.killswitch_fakes import UnexpectedCalls
 
@@ -38,8 +40,8 @@ def _resting(order_id: str) -> Order:
 
 
 class FirstBatchFails(UnexpectedCalls):
-    """Lists what rests; answers every batch cancel naming the first order listed with a 500,
-    and cancels the orders of any other."""
+    """Lists what rests; fails every batch cancel naming the first order listed (`fail`), and
+    cancels the orders of any other."""
 
     def __init__(self, clock: ManualClock, count: int) -> None:
         self.clock = clock
@@ -50,15 +52,29 @@ class FirstBatchFails(UnexpectedCalls):
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         yield from list(self.listed)
 
+    def fail(self, ids: list[str]) -> KalshiError:
+        return ApiError.from_response(500, {"code": "internal_error", "message": "timed out"})
+
     def batch_cancel(
         self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
     ) -> list[CancelResult]:
         ids = [order_id for order_id, _ in orders]
         self.batches.append((self.clock.monotonic(), ids))
         if self.failing in ids:
-            raise ApiError.from_response(500, {"code": "internal_error", "message": "timed out"})
+            raise self.fail(ids)
         self.listed = [o for o in self.listed if o.order_id not in ids]
         return [CancelResult(order_id, Decimal(2)) for order_id in ids]
+
+
+class FirstBatchHangs(FirstBatchFails):
+    """Never answers a batch cancel naming the first order listed: the request runs out the time
+    of the deadline it runs under, as the client cuts every read to it (client/deadline.py)."""
+
+    def fail(self, ids: list[str]) -> KalshiError:
+        cut = Deadline.current()
+        assert cut is not None, "a request with no deadline would hang for ever"
+        self.clock.advance(max(0.0, cut.at - self.clock.monotonic()))
+        return TransportError("read timed out")
 
 
 def test_a_batch_the_exchange_keeps_failing_does_not_hold_back_the_others(store: Store) -> None:
@@ -80,3 +96,22 @@ def test_a_batch_the_exchange_keeps_failing_does_not_hold_back_the_others(store:
     # and the failing batch kept being tried until the deadline, in later rounds too
     tried = [at for at, ids in exchange.batches if exchange.failing in ids]
     assert max(tried) > later[0]
+
+
+def test_a_batch_the_exchange_never_answers_does_not_hold_back_the_others(store: Store) -> None:
+    """Each try of a batch runs under its share of the deadline, not the run's: a request that
+    hangs is cut at the end of the share, and the next batch goes out then."""
+    clock = ManualClock()
+    exchange = FirstBatchHangs(clock, BATCH + 5)
+    first, rest = exchange.listed[:BATCH], exchange.listed[BATCH:]
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(ticker=TICKER)
+
+    assert sorted(report.cancelled) == sorted(o.order_id for o in rest)
+    assert exchange.listed == first
+    assert not report.proven
+    assert sorted(report.left) == sorted(o.order_id for o in first)
+    # the later batch went out once the hanging one's share (half of the deadline) was spent
+    later = [at for at, ids in exchange.batches if exchange.failing not in ids]
+    assert later and later[0] <= DEADLINE_S / 2
+    assert any("read timed out" in error for error in report.errors)

@@ -260,7 +260,8 @@ class KillCancels:
         chunks = [orders[i : i + self.batch_size] for i in range(0, len(orders), self.batch_size)]
         for number, chunk in enumerate(chunks):
             # each batch's tries get an equal share of what the deadline leaves, so one the
-            # exchange keeps failing holds no later batch back (the last gets all that is left)
+            # exchange keeps failing or never answers holds no later batch back (the last gets
+            # all that is left)
             share = (run.deadline - self.clock.monotonic()) / (len(chunks) - number)
             results = self._send(chunk, run, self.clock.monotonic() + share)
             if results is None:
@@ -278,10 +279,10 @@ class KillCancels:
     def _send(
         self, chunk: list[Order] | list[IntentRecord], run: Pull, until: float
     ) -> list[CancelResult] | None:
-        """One batch's results, tried again until `until` (its share of the deadline; a try
-        begun goes on under the run's); each refused one marked when an earlier try's answer
-        was lost. None when the share was spent on failures that pass and the run goes on
-        (`_may_go_on_after`)."""
+        """One batch's results, tried again until `until` (its share of the deadline), each
+        try's request cut to it as well: one the exchange never answers ends with the share,
+        not the run. Each refused one marked when an earlier try's answer was lost. None when
+        the share was spent on failures that pass and the run goes on (`_may_go_on_after`)."""
         # the client: not for `config show`
         from kalshi_cli.client.requests import after_lost_answer
         from kalshi_cli.client.retry import may_have_acted
@@ -296,7 +297,8 @@ class KillCancels:
                 raise
 
         try:
-            results = self.tries.call(send, min(until, run.deadline), run.report)
+            with Deadline(self.clock, until).scope() as share:  # never past the run's
+                results = self.tries.call(send, share.at, run.report)
         except DeadlinePassed:
             if self._may_go_on_after(failed, run):
                 return None
