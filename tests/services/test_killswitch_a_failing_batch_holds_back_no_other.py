@@ -3,12 +3,16 @@ for that one request), or never answers, is tried only within its share of what 
 deadline, each try's request cut to that share: the batches after it still go out and their
 orders are cancelled, and the run is NOT PROVEN naming the orders of the failing batch. Retried
 until the deadline, or left hanging until it, it held back every later batch and left all their
-orders resting."""
+orders resting. A batch the exchange refuses whole (a 4xx other than 429 and 401: per the spec
+a batch answers for each order, so the refusal is of the request) is sent again one order to a
+request, and the batches after it go out: it ended the cancels, every later order resting."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+
+import pytest
 
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch.switch import KillSwitch
@@ -77,6 +81,17 @@ class FirstBatchHangs(FirstBatchFails):
         return TransportError("read timed out")
 
 
+class FirstBatchRefused(FirstBatchFails):
+    """Refuses whole, with `status`, every batch cancel naming the first order listed."""
+
+    def __init__(self, clock: ManualClock, count: int, status: int) -> None:
+        super().__init__(clock, count)
+        self.status = status
+
+    def fail(self, ids: list[str]) -> KalshiError:
+        return ApiError.from_response(self.status, {"code": "refused", "message": "not this"})
+
+
 def test_a_batch_the_exchange_keeps_failing_does_not_hold_back_the_others(store: Store) -> None:
     clock = ManualClock()
     exchange = FirstBatchFails(clock, BATCH + 5)
@@ -115,3 +130,42 @@ def test_a_batch_the_exchange_never_answers_does_not_hold_back_the_others(store:
     later = [at for at, ids in exchange.batches if exchange.failing not in ids]
     assert later and later[0] <= DEADLINE_S / 2
     assert any("read timed out" in error for error in report.errors)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_a_batch_the_exchange_refuses_whole_is_sent_order_by_order_and_the_others_go_out(
+    store: Store, status: int
+) -> None:
+    """A 4xx refusing the request (an item the exchange cannot take, a batch larger than the
+    tier allows) says nothing of the other orders in it: each is sent in a batch of its own,
+    and the batches after it go out. Only the order the exchange refuses is left."""
+    clock = ManualClock()
+    exchange = FirstBatchRefused(clock, BATCH + 5, status)
+    said: list[str] = []
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(
+        ticker=TICKER, on_progress=said.append
+    )
+
+    failing = exchange.failing
+    assert [o.order_id for o in exchange.listed] == [failing]
+    assert sorted(report.cancelled) == sorted(f"o-{n:02d}" for n in range(1, BATCH + 5))
+    assert report.contracts_cancelled == Decimal(2 * (BATCH + 4))
+    assert not report.proven and report.left == [failing]
+    assert any(str(status) in error for error in report.errors)
+    # the refused batch's other orders each went in a request of its own, in the first round
+    singles = [ids for _, ids in exchange.batches if len(ids) == 1]
+    assert [failing] in singles and len(singles) >= BATCH
+    assert f"a batch of {BATCH} cancel(s) was refused: cancelling its orders one by one" in said
+
+
+def test_a_refused_key_still_ends_the_cancels_at_once(store: Store) -> None:
+    """A 401 refuses the key, not the batch: every other request would be refused too, so
+    nothing more is sent, one by one or otherwise."""
+    clock = ManualClock()
+    exchange = FirstBatchRefused(clock, BATCH + 5, 401)
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(ticker=TICKER)
+
+    assert [len(ids) for _, ids in exchange.batches] == [BATCH]
+    assert not report.proven and report.cancelled == []
