@@ -18,10 +18,9 @@ from kalshi_cli.vocabulary.clock import Deadline, parse_iso
 from kalshi_cli.vocabulary.errors import (
     MAY_PASS,
     ApiError,
-    AuthError,
-    ForbiddenError,
     KalshiError,
     NotSentPastDeadline,
+    refuses_the_key,
 )
 from kalshi_cli.vocabulary.units import ZERO
 
@@ -46,12 +45,6 @@ class BatchRefused(Exception):
     openapi.yaml a batch answers for each order it names (an order gone is its item's 404), so
     a refusal of the request (an item it cannot take, more items than the tier allows) says
     nothing of any one order."""
-
-
-def refuses_the_key(exc: KalshiError) -> bool:
-    """A 401: the exchange refuses the key itself, so it would refuse every other request
-    too (a 403 refuses this key this request alone)."""
-    return isinstance(exc, AuthError) and not isinstance(exc, ForbiddenError)
 
 
 @dataclass
