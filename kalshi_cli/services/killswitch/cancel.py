@@ -42,9 +42,9 @@ CANCEL_ALL_SHARE = 0.25
 
 class BatchRefused(Exception):
     """The exchange refused a whole batch cancel request (a 4xx other than 429 and 401): per
-    openapi.yaml a batch answers for each order it names (an order gone is its item's 404), so
-    a refusal of the request (an item it cannot take, more items than the tier allows) says
-    nothing of any one order."""
+    openapi.yaml a batch answers for each order it names (an order it cannot cancel, one gone
+    too, is its own item's `error`), so a refusal of the request (an item it cannot take, more
+    items than the tier allows) says nothing of the other orders in it."""
 
 
 @dataclass
