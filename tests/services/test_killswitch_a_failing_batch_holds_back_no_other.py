@@ -159,6 +159,40 @@ def test_a_batch_the_exchange_refuses_whole_is_sent_order_by_order_and_the_other
     assert f"a batch of {BATCH} cancel(s) was refused: cancelling its orders one by one" in said
 
 
+class FirstBatchRefusedThenHangs(FirstBatchHangs):
+    """Refuses whole (400) every batch of the first batch's orders larger than one, and never
+    answers one of them sent alone."""
+
+    def fail(self, ids: list[str]) -> KalshiError:
+        if len(ids) > 1:
+            return ApiError.from_response(400, {"code": "bad_request", "message": "too many"})
+        return super().fail(ids)
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        first = {o.order_id for o in self.listed[:BATCH]}
+        ids = [order_id for order_id, _ in orders]
+        if first.issuperset(ids):
+            self.batches.append((self.clock.monotonic(), ids))
+            raise self.fail(ids)
+        return super().batch_cancel(orders, subaccounts=subaccounts)
+
+
+def test_the_orders_of_a_refused_batch_sent_alone_keep_to_its_share(store: Store) -> None:
+    """Sent alone, the refused batch's orders share what was left of its share: were each
+    never answered, the batch after it still goes out when that share ends."""
+    clock = ManualClock()
+    exchange = FirstBatchRefusedThenHangs(clock, BATCH + 5)
+    rest = exchange.listed[BATCH:]
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(ticker=TICKER)
+
+    assert sorted(report.cancelled) == sorted(o.order_id for o in rest)
+    later = [at for at, ids in exchange.batches if ids[0] in report.cancelled]
+    assert later and later[0] <= DEADLINE_S / 2
+
+
 def test_a_refused_key_still_ends_the_cancels_at_once(store: Store) -> None:
     """A 401 refuses the key, not the batch: every other request would be refused too, so
     nothing more is sent, one by one or otherwise."""
