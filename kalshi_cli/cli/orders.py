@@ -601,7 +601,8 @@ def order_cancel_all_command(
     """Cancel one market's resting orders; the trading state is left as it is.
 
     Every subaccount's orders, each subaccount listed on its own; with --subaccount N, N's
-    alone. Trading goes on in every market. The kill switch, which halts first, is `kalshi
+    alone. An order whose cancel fails is named and the others are cancelled all the same
+    (exit 11). Trading goes on in every market. The kill switch, which halts first, is `kalshi
     cancel-all`.
 
     Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes
@@ -619,10 +620,17 @@ def order_cancel_all_command(
             "cancelled": list(cancelled),
             "cancelled_count": len(cancelled),
             "contracts_cancelled": contracts,
+            "not_cancelled": [
+                {"order_id": order_id, "error": error.one_line()}
+                for order_id, error in done.failed.items()
+            ],
         },
     )
+    for order_id, error in done.failed.items():
+        out.note(f"not cancelled: {order_id}: {error.one_line()}")
     if done.unconfirmed is not None:
         out.note(f"not done: {done.unconfirmed}; run it again once the exchange answers")
+    if done.failed or done.unconfirmed is not None:
         raise typer.Exit(int(ExitCode.NOT_PROVEN))
 
 

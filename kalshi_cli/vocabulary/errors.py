@@ -259,6 +259,13 @@ MAY_PASS: tuple[type[KalshiError], ...] = (
 )
 
 
+def refuses_the_key(exc: BaseException) -> bool:
+    """A 401: the exchange refuses the key itself, so it would refuse every other request too
+    and going on to the next order is no use (a 403 refuses this key this request alone). The
+    one rule of when the kill switch and `kalshi order cancel-all` stop sending cancels."""
+    return isinstance(exc, AuthError) and not isinstance(exc, ForbiddenError)
+
+
 def reported(failed: KalshiError, before: KalshiError | None) -> KalshiError:
     """What a run of tries that ended with `failed` reports: the failure `before` it when
     `failed` is only a try its deadline kept from going out or cut short, which says nothing of

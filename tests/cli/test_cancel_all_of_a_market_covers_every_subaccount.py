@@ -6,17 +6,20 @@ its subaccount or not (the exchange names it to direct members only)."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.test_order_changes_go_to_the_orders_subaccount import (
     _fund_subaccount_1,
     _the_order,
     _unnamed,
 )
 from tests.conftest import SimHarness
-from tests.prime_tier import Kalshi, make_markets
+from tests.prime_tier import Kalshi, connect, make_markets
 from tests.wire import order_body
 
 
@@ -54,3 +57,72 @@ def test_a_markets_cancel_all_cancels_its_orders_on_every_subaccount(
     assert json.loads(done.stdout)["contracts_cancelled"] == "13.00"
     assert {_the_order(prime, i)["status"] for i in ids} == {"canceled"}
     assert _the_order(prime, elsewhere)["status"] == "resting"
+
+
+class _FirstCancelFails(httpx.HTTPTransport):
+    """The real simulator, except that it answers every cancel of the first order a cancel is
+    asked for with `status` (500: the exchange failing that one request; 401: the key refused);
+    `cancels` are the order ids of the cancels asked, in order."""
+
+    def __init__(self, status: int = 500) -> None:
+        super().__init__()
+        self.status = status
+        self.failing: str | None = None
+        self.cancels: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        prefix, _, order_id = request.url.path.rpartition("/")
+        if request.method == "DELETE" and prefix.endswith("/portfolio/events/orders"):
+            self.cancels.append(order_id)
+            self.failing = self.failing or order_id
+            if order_id == self.failing:
+                return httpx.Response(self.status, json={"error": {"code": "refused"}})
+        return super().handle_request(request)
+
+
+def test_an_order_whose_cancel_fails_does_not_keep_the_markets_others_resting(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """T's first order whose cancel the exchange keeps failing is named not cancelled, and the
+    command exits NOT_PROVEN; every other order of T is cancelled all the same. The failure
+    ended the command, the orders after it left resting."""
+    (ticker,) = make_markets(prime, 1)
+    ids = [
+        str(prime.placed(prime.account, order_body(ticker, price=f"0.2{n}"))["order_id"])
+        for n in range(3)
+    ]
+    exchange = _FirstCancelFails()
+
+    done = kalshi(
+        "order", "cancel-all", "--ticker", ticker, "--json",
+        client=partial(connect, prime.account, transport=exchange),
+    )  # fmt: skip
+
+    failing = exchange.failing
+    assert failing in ids
+    others = [i for i in ids if i != failing]
+    assert {_the_order(prime, i)["status"] for i in others} == {"canceled"}
+    assert _the_order(prime, failing)["status"] == "resting"
+    assert done.exit_code == ExitCode.NOT_PROVEN, done.output
+    document = json.loads(done.stdout)
+    assert sorted(document["cancelled"]) == sorted(others)
+    ((named, error),) = [(n["order_id"], n["error"]) for n in document["not_cancelled"]]
+    assert named == failing and "HTTP 500" in error
+    assert f"not cancelled: {failing}: " in done.stderr
+
+
+def test_a_refused_key_ends_a_markets_cancel_all_at_once(prime: SimHarness, kalshi: Kalshi) -> None:
+    """A 401 refuses the key, not the order: every other cancel would be refused too, so none
+    is sent after it and the command exits AUTH."""
+    (ticker,) = make_markets(prime, 1)
+    for n in range(3):
+        prime.placed(prime.account, order_body(ticker, price=f"0.2{n}"))
+    exchange = _FirstCancelFails(401)
+
+    done = kalshi(
+        "order", "cancel-all", "--ticker", ticker, "--json",
+        client=partial(connect, prime.account, transport=exchange),
+    )  # fmt: skip
+
+    assert done.exit_code == ExitCode.AUTH, done.output
+    assert exchange.cancels and set(exchange.cancels) == {exchange.failing}

@@ -1084,10 +1084,11 @@ def test_a_refused_subaccount_listing_never_keeps_the_kill_switch_from_cancellin
     assert not report.proven and report.left == [on_1.order_id]
 
 
-def test_a_refused_cancel_of_the_state_files_orders_still_leaves_the_rounds_to_cancel_them(
+def test_a_refused_cancel_of_the_state_files_orders_sends_each_of_them_alone(
     store: Store,
 ) -> None:
-    """A 4xx ends that batch at once, not the run: the rounds list what rests and cancel it."""
+    """A 4xx refusing the state file's batch ends that request, not the run: each of its orders
+    is sent again in a batch of its own, before any listing."""
     two_resting_rows(store)
     exchange = Cancels(
         resting_order("o-1"), resting_order("o-2"), answers=[ApiError.from_response(400, {})]
@@ -1095,7 +1096,11 @@ def test_a_refused_cancel_of_the_state_files_orders_still_leaves_the_rounds_to_c
 
     report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run(ticker=TICKER)
 
-    assert len(exchange.calls) == 2  # the state file's batch, refused; the round's
+    assert [[oid for oid, _ in pairs] for pairs, _ in exchange.calls] == [
+        ["o-1", "o-2"],  # refused whole
+        ["o-1"],
+        ["o-2"],
+    ]
     assert sorted(report.cancelled) == ["o-1", "o-2"] and report.left == []
 
 

@@ -18,10 +18,9 @@ from kalshi_cli.vocabulary.clock import Deadline, parse_iso
 from kalshi_cli.vocabulary.errors import (
     MAY_PASS,
     ApiError,
-    AuthError,
-    ForbiddenError,
     KalshiError,
     NotSentPastDeadline,
+    refuses_the_key,
 )
 from kalshi_cli.vocabulary.units import ZERO
 
@@ -39,6 +38,13 @@ LIST_FIRST_SHARE = 0.05
 # every shard: failing past this share (a 5xx, no answer), the rounds cancel order by order,
 # each cancel routed to its market's shard, rather than leave every order resting to the end.
 CANCEL_ALL_SHARE = 0.25
+
+
+class BatchRefused(Exception):
+    """The exchange refused a whole batch cancel request (a 4xx other than 429 and 401): per
+    openapi.yaml a batch answers for each order it names (an order it cannot cancel, one gone
+    too, is its own item's `error`), so a refusal of the request (an item it cannot take, more
+    items than the tier allows) says nothing of the other orders in it."""
 
 
 @dataclass
@@ -75,9 +81,9 @@ class KillCancels:
                 failed.append(exc)
                 raise  # retried
             except ApiError as exc:
-                if isinstance(exc, AuthError) and not isinstance(exc, ForbiddenError):
+                if refuses_the_key(exc):
                     failed.append(exc)
-                    raise  # a refused key: every other call would be refused too
+                    raise
                 refused.append(exc)
 
         share = CANCEL_ALL_SHARE * self.deadline_s
@@ -253,35 +259,59 @@ class KillCancels:
         return self.client.orders.batch_cancel(pairs)
 
     def _cancel_batch(self, orders: list[Order] | list[IntentRecord], run: Pull) -> None:
+        """`orders` cancelled in batches of `batch_size`, until the run's deadline."""
+        self._cancel_in_batches(orders, run, self.batch_size, run.deadline)
+
+    def _cancel_in_batches(
+        self, orders: list[Order] | list[IntentRecord], run: Pull, size: int, until: float
+    ) -> None:
+        """`orders` in batches of `size`, each batch's tries within an equal share of what is
+        left until `until` (the last gets all that is left), so one the exchange keeps failing
+        or never answers holds no later batch back; a batch refused whole (`BatchRefused`) is
+        sent again one order to a batch within its share, so that only the order the exchange
+        refuses is left."""
+        chunks = [orders[i : i + size] for i in range(0, len(orders), size)]
+        for number, chunk in enumerate(chunks):
+            share = (until - self.clock.monotonic()) / (len(chunks) - number)
+            ends = self.clock.monotonic() + share
+            try:
+                results = self._send(chunk, run, ends)
+            except BatchRefused:
+                if len(chunk) > 1:
+                    run.say(
+                        f"a batch of {len(chunk)} cancel(s) was refused: "
+                        "cancelling its orders one by one"
+                    )
+                    self._cancel_in_batches(chunk, run, 1, ends)
+                continue  # an order refused alone still rests: the next listing shows it
+            if results is None:
+                run.say(f"a batch of {len(chunk)} cancel(s) failed for {share:g}s: going on")
+                continue  # its orders still rest: the next listing shows them
+            self._count_answered(results, run)
+
+    @staticmethod
+    def _count_answered(results: list[CancelResult], run: Pull) -> None:
         """Each order's cancel counted as its batch was answered. One refused only when sent
         again after its answer was lost, by the client's retries or the switch's own, is
         `doubted`: the lost cancel may have taken it, or it filled (`look_up_...`)."""
         report = run.report
-        chunks = [orders[i : i + self.batch_size] for i in range(0, len(orders), self.batch_size)]
-        for number, chunk in enumerate(chunks):
-            # each batch's tries get an equal share of what the deadline leaves, so one the
-            # exchange keeps failing holds no later batch back (the last gets all that is left)
-            share = (run.deadline - self.clock.monotonic()) / (len(chunks) - number)
-            results = self._send(chunk, run, self.clock.monotonic() + share)
-            if results is None:
-                run.say(f"a batch of {len(chunk)} cancel(s) failed for {share:g}s: going on")
-                continue  # its orders still rest: the next listing shows them
-            for r in results:
-                if r.error is None:
-                    report.cancelled.append(r.order_id)
-                    report.contracts_cancelled += r.reduced_by
-                elif r.after_lost_answer:
-                    run.doubted[r.order_id] = r.error
-                else:
-                    report.errors.append(f"{r.order_id}: {r.error}")
+        for r in results:
+            if r.error is None:
+                report.cancelled.append(r.order_id)
+                report.contracts_cancelled += r.reduced_by
+            elif r.after_lost_answer:
+                run.doubted[r.order_id] = r.error
+            else:
+                report.errors.append(f"{r.order_id}: {r.error}")
 
     def _send(
         self, chunk: list[Order] | list[IntentRecord], run: Pull, until: float
     ) -> list[CancelResult] | None:
-        """One batch's results, tried again until `until` (its share of the deadline; a try
-        begun goes on under the run's); each refused one marked when an earlier try's answer
-        was lost. None when the share was spent on failures that pass and the run goes on
-        (`_may_go_on_after`)."""
+        """One batch's results, tried again until `until` (its share of the deadline), each
+        try's request cut to it as well: one the exchange never answers ends with the share,
+        not the run. Each refused one marked when an earlier try's answer was lost. None when
+        the share was spent on failures that pass and the run goes on (`_may_go_on_after`);
+        `BatchRefused` when the exchange refused the request whole (not the key)."""
         # the client: not for `config show`
         from kalshi_cli.client.requests import after_lost_answer
         from kalshi_cli.client.retry import may_have_acted
@@ -296,9 +326,14 @@ class KillCancels:
                 raise
 
         try:
-            results = self.tries.call(send, min(until, run.deadline), run.report)
+            with Deadline(self.clock, until).scope() as share:  # never past the run's
+                results = self.tries.call(send, share.at, run.report)
         except DeadlinePassed:
-            if self._may_go_on_after(failed, run):
+            last = failed[-1] if failed else None
+            if isinstance(last, ApiError) and not isinstance(last, MAY_PASS):
+                if not refuses_the_key(last):
+                    raise BatchRefused from last
+            elif self._may_go_on_after(failed, run):
                 return None
             raise
         return after_lost_answer(results) if any(map(may_have_acted, failed)) else results

@@ -3,7 +3,7 @@ queue; to none, cancels it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
@@ -12,15 +12,18 @@ import msgspec
 
 from kalshi_cli.services.orders.context import refuse_an_unknown_scope
 from kalshi_cli.services.reconcile import account_resting, book_cancel, listed_subaccounts
+from kalshi_cli.store import StoreError
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     ApiError,
     BadRequestError,
+    KalshiError,
     NotFoundError,
     TransportError,
     ValidationError,
+    refuses_the_key,
 )
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import ZERO, fmt_count
@@ -48,12 +51,14 @@ def _as_decreased(order: Order, result: DecreaseResult) -> Order:
 
 @dataclass(frozen=True)
 class MarketCancelled:
-    """One market's cancel: order id -> contracts taken off the book, and why the exchange did
-    not confirm the market's spelling (None: it did), in which case orders may rest under the
-    spelling it would have named and the cancel is not done."""
+    """One market's cancel: order id -> contracts taken off the book, the orders whose cancel
+    failed, and why the exchange did not confirm the market's spelling (None: it did), in which
+    case orders may rest under the spelling it would have named and the cancel is not done."""
 
     cancelled: dict[str, Decimal]
     unconfirmed: str | None = None
+    # order id -> why its cancel failed: it may rest still, and the others were cancelled
+    failed: dict[str, KalshiError] = field(default_factory=dict)
 
 
 class OrderCancels:
@@ -82,7 +87,9 @@ class OrderCancels:
         looked up as the kill switch looks up its scope (`refuse_an_unknown_scope`, a failed
         lookup told to `say`): one the exchange does not know is refused; one whose spelling it
         did not confirm is cancelled as typed and the result says it is not done
-        (`unconfirmed`)."""
+        (`unconfirmed`). An order whose cancel fails (the exchange failing, refusing it, the
+        order executed first) is named in `failed` and the others are cancelled all the same;
+        a refused key (`refuses_the_key`) or a failing state file ends it at once."""
         client = self._context.client
         scope = refuse_an_unknown_scope(
             client.markets, self._context.clock or SystemClock(), ticker=ticker, say=say
@@ -90,11 +97,17 @@ class OrderCancels:
         resting = account_resting(
             client, numbers=listed_subaccounts(client), ticker=scope.ticker or ticker
         )
-        cancelled = {
-            order_id: self.cancel(order_id, ticker=order.ticker, listed=order)
-            for order_id, order in resting.items()
-        }
-        return MarketCancelled(cancelled, scope.unconfirmed)
+        done = MarketCancelled({}, scope.unconfirmed)
+        for order_id, order in resting.items():
+            try:
+                done.cancelled[order_id] = self.cancel(order_id, ticker=order.ticker, listed=order)
+            except StoreError:
+                raise  # the state file's, not this order's: the command fails as ever
+            except KalshiError as exc:
+                if refuses_the_key(exc):
+                    raise  # every other cancel would be refused too
+                done.failed[order_id] = exc  # one order's failure keeps no other resting
+        return done
 
     def cancel(
         self, order_id: str, *, ticker: str | None = None, listed: Order | None = None
