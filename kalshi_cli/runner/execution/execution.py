@@ -295,6 +295,21 @@ class LoopExecutor:
             self.flush()
         then(ZERO)
 
+    def hold_apart(self, intent: Intent) -> Callable[[], None]:
+        """A leg of a set allowed and not sent yet (runner/execution/leg_sets.py): until the
+        function returned is called it counts as resting (`Outbox.replacing_until`) and what it
+        would commit on its shard is spent there (`LoopAccount.held_apart`), so the legs after
+        it are judged with it counted, and no decision meanwhile takes what it was judged
+        with."""
+        given_back = self._account.held_apart(intent, self.outbox.queued_view)
+        answered = self.outbox.replacing_until(intent)
+
+        def release() -> None:
+            answered()
+            given_back()
+
+        return release
+
     def flush(self) -> None:
         """Send what waits in the tick's batch (runner/execution/outbox.py), unless a loss
         realized since they were allowed (a stop-loss of this pass, a fill read) tripped the
