@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -138,6 +138,29 @@ def shard_lines(
 def unplaced(markets: Iterable[Market]) -> list[str]:
     """The tickers of markets whose answer named no shard."""
     return sorted(m.ticker for m in markets if m.exchange_index is None)
+
+
+def graded_lines(
+    lines: Sequence[ShardLine], markets: Iterable[Market]
+) -> tuple[list[ShardLine], list[str]]:
+    """The lines the money is graded on (`check balance`, `health-check`), and the traded
+    markets whose shard is not known. A market whose answer names no shard (the spec leaves
+    `exchange_index` out at will) lives on the exchange's only shard when it has one, and is
+    graded there; of several, what pays for its orders is unknown, never fine."""
+    loose = unplaced(markets)
+    if not loose or len(lines) != 1:
+        return list(lines), loose
+    (line,) = lines
+    return [replace(line, markets=tuple(sorted({*line.markets, *loose})))], []
+
+
+def loose_text(loose: Sequence[str]) -> str:
+    """What the checks say of traded markets whose shard is not known (`graded_lines`)."""
+    word, them = ("market", "it") if len(loose) == 1 else ("markets", "them")
+    return (
+        f"the exchange named no shard for {len(loose)} traded {word} ({', '.join(loose)}), "
+        f"so the money that pays for {them} is unknown"
+    )
 
 
 @dataclass(frozen=True)
