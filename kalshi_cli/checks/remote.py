@@ -447,7 +447,7 @@ def _window_notice(
 def _paused_shards(status: ExchangeStatus) -> str | None:
     """What says trading is paused: the shards whose `trading_active` is false, by index and
     description; None when every shard trades."""
-    paused = [s for s in status.per_shard() if not (s.exchange_active and s.trading_active)]
+    paused = [s for s in status.per_shard() if not s.trades]
     if not paused:
         return None
     if not status.shards:

@@ -69,9 +69,7 @@ class ShardLine:
 
     @property
     def trading(self) -> bool:
-        return (
-            self.status is not None and self.status.exchange_active and self.status.trading_active
-        )
+        return self.status is not None and self.status.trades
 
 
 def loop_money_not_graded(state: Path, graded: int | None) -> str | None:

@@ -239,7 +239,7 @@ class LoopExecutor:
         paused = self.balance_hold.shard_paused(intent.ticker)
         if paused is not None:
             # the exchange refuses every order there, an exit too (runner/execution/balance_hold.py)
-            return f"shard {paused} does not trade now (trading_active false)"
+            return f"shard {paused} does not trade now (its status)"
         if intent.reduce_only:
             return None
         if self.unknown_orders.holds(intent.ticker):
