@@ -343,7 +343,8 @@ def refuse_unknown_places(
     `subaccounts` is one the account has (`require_subaccount`: exit 6, as every command naming
     one refuses it) and each of `shards` one the exchange lists (a usage error, exit 2); an
     exchange whose status says it is not active and lists no shard (its answer to a 5xx) is
-    refused (exit 9), never called one without the shard. Returns each listed shard's status."""
+    refused (exit 9), never called one without the shard, and so is one of `shards` under
+    maintenance (its `exchange_active` false). Returns each listed shard's status."""
     for number in dict.fromkeys(subaccounts):
         client.subaccounts.require_subaccount(number)
     status = client.exchange.get_exchange_status()
@@ -356,10 +357,21 @@ def refuse_unknown_places(
             hint="`kalshi exchange status` shows when it is again",
         )
     listed = {s.exchange_index: s for s in status.per_shard()}
+    shards = tuple(shards)
     for index in shards:
         if index not in listed:
             known = ", ".join(str(i) for i in sorted(listed))
             raise UsageError(f"the exchange has no shard {index} (it lists {known})")
+    for index in shards:
+        if not listed[index].exchange_active:
+            # "no longer taking any state changes at all" (the spec), whatever its transfers
+            # flag says: sent, the answer is a refusal of unknown outcome at best
+            raise TransferRefused(
+                f"shard {index} takes no state change now (exchange_active is false: under "
+                "maintenance); nothing was sent",
+                code="shard_inactive",
+                hint="`kalshi shard list` shows when it does again",
+            )
     return listed
 
 
