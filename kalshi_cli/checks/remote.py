@@ -19,6 +19,8 @@ from kalshi_cli.services.positions import positions_by_subaccount
 from kalshi_cli.services.shards import (
     ShardLine,
     describe_line,
+    graded_lines,
+    loose_text,
     shard_lines,
     short_shards,
     untold_shards,
@@ -445,7 +447,7 @@ def _window_notice(
 def _paused_shards(status: ExchangeStatus) -> str | None:
     """What says trading is paused: the shards whose `trading_active` is false, by index and
     description; None when every shard trades."""
-    paused = [s for s in status.per_shard() if not (s.exchange_active and s.trading_active)]
+    paused = [s for s in status.per_shard() if not s.trades]
     if not paused:
         return None
     if not status.shards:
@@ -467,21 +469,27 @@ def check_balance(
     """Each shard the traded `markets` live on against the money it holds: WARNING below
     `warn` dollars (default `floor`, risk.min_shard_balance), CRITICAL at or below `crit`
     (default $0: nothing there can be bought). A shard no traded market lives on is shown,
-    never graded. The money is `subaccount`'s (None: the exchange's default, the primary's):
-    a loop on subaccount N pays for its orders with N's money on each shard, never another's
-    (one the account does not have is refused before any check looks, `run_named`)."""
+    never graded; a traded market naming no shard is graded on the exchange's only one, and of
+    several it is UNKNOWN (`graded_lines`). The money is `subaccount`'s (None: the exchange's
+    default, the primary's): a loop on subaccount N pays for its orders with N's money on each
+    shard, never another's (one the account does not have is refused before any check looks,
+    `run_named`)."""
     warn = th.get("balance", "warn")
     warn = floor if warn is None else warn
     crit = th.need("balance", "crit")
     whose_client = client if subaccount is None else client.on_subaccount(subaccount)
     balance = whose_client.portfolio.get_balance()
-    lines = shard_lines(client.exchange.get_exchange_status(), balance, markets)
+    lines, loose = graded_lines(
+        shard_lines(client.exchange.get_exchange_status(), balance, markets), markets
+    )
     traded = [line for line in lines if line.markets]
     if untold_shards(traded):
         raise KalshiError(
             "the balance answer gave no split by shard (a key restricted to a subaccount?), so "
             "what each traded shard holds is unknown"
         )
+    if loose:
+        raise KalshiError(loose_text(loose))
     perf = [_shard_perf(line, warn, crit) for line in lines]
     findings = [
         Finding(

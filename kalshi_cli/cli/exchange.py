@@ -51,7 +51,7 @@ def render_status(out: Output, status: ExchangeStatus) -> None:
     if document["exchange_estimated_resume_time"]:
         fields.append(("resumes (estimate)", str(document["exchange_estimated_resume_time"])))
     for s in status.shards:
-        trading = "trading" if s.exchange_active and s.trading_active else "PAUSED"
+        trading = "trading" if s.trades else "PAUSED"
         transfers = "transfers on" if s.intra_exchange_transfers_active else "transfers off"
         fields.append((f"shard {s.exchange_index}", f"{trading}, {transfers} ({s.description})"))
     out.record(fields, document=document, title="exchange")

@@ -180,15 +180,18 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     """Each shard's status and balance beside the markets the config trades there: a shard
     they live on that holds nothing fails (no order there can be paid, as `kalshi check balance`
     is CRITICAL); one holding less than `risk.min_shard_balance`, not trading, or whose money
-    the balance does not tell (`check balance`: UNKNOWN), or a running trade loop holds short of
-    money (its heartbeat: its orders there denied or refused for it), warns."""
+    the balance does not tell (`check balance`: UNKNOWN), a traded market of unknown shard
+    (`graded_lines`), or a running trade loop holds short of money (its heartbeat: its orders
+    there denied or refused for it), warns."""
     from kalshi_cli.runner.config import load_selection
     from kalshi_cli.services.orders.status import loop_short_text
     from kalshi_cli.services.pretrade.settings import load_risk_limits
     from kalshi_cli.services.shards import (
         describe_line,
+        graded_lines,
         loop_money_not_graded,
         loop_shards_short,
+        loose_text,
         paused_shards,
         shard_lines,
         short_shards,
@@ -204,8 +207,9 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     markets = load_selection(path).markets(client)
     sub = target.subaccount
     whose = client if sub is None else client.on_subaccount(sub)
-    lines = shard_lines(
-        client.exchange.get_exchange_status(), whose.portfolio.get_balance(), markets
+    lines, loose = graded_lines(
+        shard_lines(client.exchange.get_exchange_status(), whose.portfolio.get_balance(), markets),
+        markets,
     )
     shown = ("" if sub is None else f"subaccount {sub}: ") + "; ".join(map(describe_line, lines))
     note = loop_money_not_graded(target.settings.state, sub)
@@ -215,9 +219,10 @@ def check_shards(target: HealthTarget) -> tuple[Status, str]:
     paused = paused_shards(lines)
     untold = untold_shards(lines)
     held = loop_shards_short(target.settings.state, SystemClock().wall())
-    if not short and not paused and not untold and not held:
+    if not short and not paused and not untold and not held and not loose:
         return Status.OK, shown
     problems = [loop_short_text(held)] if held else []
+    problems += [loose_text(loose)] if loose else []
     problems += [
         f"what shard {line.exchange_index} holds is not told (the balance gives no split by shard)"
         for line in untold

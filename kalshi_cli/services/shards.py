@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -69,9 +69,7 @@ class ShardLine:
 
     @property
     def trading(self) -> bool:
-        return (
-            self.status is not None and self.status.exchange_active and self.status.trading_active
-        )
+        return self.status is not None and self.status.trades
 
 
 def loop_money_not_graded(state: Path, graded: int | None) -> str | None:
@@ -138,6 +136,29 @@ def shard_lines(
 def unplaced(markets: Iterable[Market]) -> list[str]:
     """The tickers of markets whose answer named no shard."""
     return sorted(m.ticker for m in markets if m.exchange_index is None)
+
+
+def graded_lines(
+    lines: Sequence[ShardLine], markets: Iterable[Market]
+) -> tuple[list[ShardLine], list[str]]:
+    """The lines the money is graded on (`check balance`, `health-check`), and the traded
+    markets whose shard is not known. A market whose answer names no shard (the spec leaves
+    `exchange_index` out at will) lives on the exchange's only shard when it has one, and is
+    graded there; of several, what pays for its orders is unknown, never fine."""
+    loose = unplaced(markets)
+    if not loose or len(lines) != 1:
+        return list(lines), loose
+    (line,) = lines
+    return [replace(line, markets=tuple(sorted({*line.markets, *loose})))], []
+
+
+def loose_text(loose: Sequence[str]) -> str:
+    """What the checks say of traded markets whose shard is not known (`graded_lines`)."""
+    word, them = ("market", "it") if len(loose) == 1 else ("markets", "them")
+    return (
+        f"the exchange named no shard for {len(loose)} traded {word} ({', '.join(loose)}), "
+        f"so the money that pays for {them} is unknown"
+    )
 
 
 @dataclass(frozen=True)
@@ -322,7 +343,8 @@ def refuse_unknown_places(
     `subaccounts` is one the account has (`require_subaccount`: exit 6, as every command naming
     one refuses it) and each of `shards` one the exchange lists (a usage error, exit 2); an
     exchange whose status says it is not active and lists no shard (its answer to a 5xx) is
-    refused (exit 9), never called one without the shard. Returns each listed shard's status."""
+    refused (exit 9), never called one without the shard, and so is one of `shards` under
+    maintenance (its `exchange_active` false). Returns each listed shard's status."""
     for number in dict.fromkeys(subaccounts):
         client.subaccounts.require_subaccount(number)
     status = client.exchange.get_exchange_status()
@@ -335,10 +357,21 @@ def refuse_unknown_places(
             hint="`kalshi exchange status` shows when it is again",
         )
     listed = {s.exchange_index: s for s in status.per_shard()}
+    shards = tuple(shards)
     for index in shards:
         if index not in listed:
             known = ", ".join(str(i) for i in sorted(listed))
             raise UsageError(f"the exchange has no shard {index} (it lists {known})")
+    for index in shards:
+        if not listed[index].exchange_active:
+            # "no longer taking any state changes at all" (the spec), whatever its transfers
+            # flag says: sent, the answer is a refusal of unknown outcome at best
+            raise TransferRefused(
+                f"shard {index} takes no state change now (exchange_active is false: under "
+                "maintenance); nothing was sent",
+                code="shard_inactive",
+                hint="`kalshi shard list` shows when it does again",
+            )
     return listed
 
 

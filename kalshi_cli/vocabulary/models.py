@@ -849,6 +849,13 @@ class ShardStatus(msgspec.Struct, frozen=True, kw_only=True):
     trading_active: bool
     intra_exchange_transfers_active: bool
 
+    @property
+    def trades(self) -> bool:
+        """Whether an order there may trade now: the shard takes state changes (not under
+        maintenance, `exchange_active`) and permits trading (`trading_active`). The one rule of
+        a paused shard, for the checks, the commands and the trade loop."""
+        return self.exchange_active and self.trading_active
+
 
 class ExchangeStatus(Answer, frozen=True, kw_only=True):
     """`GET /exchange/status`. The top-level fields are shard 0's (the spec); `shards` lists

@@ -104,6 +104,34 @@ def test_check_balance_cannot_tell_without_the_breakdown(key: rsa.RSAPrivateKey)
         check_balance(client, resolve({}), D("50"), MARKETS)
 
 
+def test_a_traded_market_naming_no_shard_is_graded_on_the_exchanges_only_shard(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """The spec leaves a market's `exchange_index` out at will; an exchange of one shard has the
+    market on it: that shard's money is graded (it held nothing, and the check said OK)."""
+    exchange = ShardExchange({(0, 0): D("0")})
+    client = client_of(exchange, key, ManualClock())
+    markets = [_market("KXOLD-A", None)]
+    result = check_balance(client, resolve({}), D("50"), markets)
+    assert result.status is CheckStatus.CRITICAL, result.summary
+    assert "shard 0 holds nothing ($0.00): buys in its 1 traded market are refused" in (
+        result.summary
+    )
+    exchange.balances[(0, 0)] = D("80")
+    assert check_balance(client, resolve({}), D("50"), markets).status is CheckStatus.OK
+
+
+def test_check_balance_cannot_tell_what_pays_for_a_traded_market_naming_no_shard(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    """Of several shards, the one a market naming none lives on is unknown, and so is the money
+    that pays for its orders: the check cannot look (UNKNOWN), never OK on the others."""
+    exchange = ShardExchange({(0, 0): D("1000"), (0, 2): D("0")})
+    client = client_of(exchange, key, ManualClock())
+    with pytest.raises(KalshiError, match=r"named no shard for 1 traded market \(KXOLD-A\)"):
+        check_balance(client, resolve({}), D("50"), [*MARKETS[2:], _market("KXOLD-A", None)])
+
+
 def test_check_balance_of_a_subaccount_the_account_does_not_have_grades_nothing(
     key: rsa.RSAPrivateKey, tmp_path: Path
 ) -> None:

@@ -381,6 +381,31 @@ def test_a_traded_shard_whose_money_is_not_told_warns(tmp_path: Path) -> None:
     ), shards
 
 
+def test_a_traded_market_naming_no_shard_of_several_warns(tmp_path: Path) -> None:
+    """Of two shards, the one a traded market naming none lives on is unknown (the spec leaves
+    `exchange_index` out at will), and so is the money that pays for it: a warning naming it,
+    as `kalshi check balance` is UNKNOWN, never a pass."""
+    key = key_file(tmp_path, 0o600)
+    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    client = FakeClient(
+        market_rows=[market("KXOLD-A", exchange_index=None)],
+        balance_dollars="1000.0000",
+        balance_breakdown=[
+            {"exchange_index": 0, "balance": "1000.0000"},
+            {"exchange_index": 2, "balance": "0.0000"},
+        ],
+        exchange_status=_exchange_status(0, 2),
+    )
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    assert result.exit_code == 0, result.output  # a warning, not a failure
+    shards = checks(result.stdout)["shards"]
+    assert shards["status"] == "warn", shards
+    assert shards["detail"].startswith(
+        "the exchange named no shard for 1 traded market (KXOLD-A), so the money that pays for "
+        "it is unknown"
+    ), shards
+
+
 def test_a_shard_the_running_loop_holds_short_warns_though_the_configs_shards_are_funded(
     tmp_path: Path,
 ) -> None:

@@ -196,6 +196,26 @@ def test_a_held_market_paused_at_the_start_is_guarded_once_it_trades_again(
     _closed_by_the_stop_loss(rig, log)
 
 
+def test_a_market_bought_by_hand_and_paused_before_it_is_read_is_guarded_once_it_trades_again(
+    tmp_path: Path,
+) -> None:
+    """Bought by hand while the loop runs, then paused before the loop reads it: refused while
+    it does not trade, it is taken on once its lifecycle says it trades again. The loop's feed
+    carried no lifecycle of a market it neither traded nor followed from the start, so the
+    market was never read again and the position went unguarded for the rest of the run."""
+    rig, log = _loop(tmp_path, held_at_start=False)
+    rig.step(0.5)
+    rig.hand_buy_yes(HELD, "0.469", "10")
+    rig.exchange.settlement.set_market_status(HELD, "paused")
+    for _ in range(4):
+        rig.step(0.5)
+    [refused] = [e for e in log_events(log) if e["event"] == "market_refused"]
+    assert refused["ticker"] == HELD
+    assert [r for r in rig.client.requests if r.ticker == HELD] == []
+    rig.exchange.settlement.set_market_status(HELD, "open")
+    _closed_by_the_stop_loss(rig, log)
+
+
 def test_a_held_market_refused_for_its_fees_is_tried_again_a_listing_interval_later(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

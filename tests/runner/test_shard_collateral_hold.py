@@ -40,6 +40,7 @@ class Shards:
         self.balance_reads = 0
         self.down: Exception | None = None  # what a balance read raises, if anything
         self.two_listed = True  # whether the balance's breakdown lists shard 2 at all
+        self.two_active = True  # shard 2's `exchange_active` (False: under maintenance)
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def shards(monkeypatch: pytest.MonkeyPatch) -> Shards:
                 "exchange_index_statuses": [
                     {
                         "exchange_index": n,
-                        "exchange_active": True,
+                        "exchange_active": n != 2 or told.two_active,
                         "trading_active": True,
                         "intra_exchange_transfers_active": True,
                     }
@@ -345,6 +346,30 @@ def test_an_order_refused_on_a_paused_shard_pauses_it_at_once_and_is_no_api_erro
     assert sent(on_zero) == before + 1  # the other shard trades on
     assert rig.loop.gate.state == "ACTIVE"
     # `kalshi status` (its heartbeat) names the shard paused
+    rig.loop.heartbeat.beat()
+    status = trading_status(tmp_path / "s.db", now=rig.clock.wall())
+    assert status.details()["loop_shards"] == {"short": [], "paused": [2]}
+    rig.loop.log.close()
+
+
+def test_a_shard_under_maintenance_is_paused_whatever_its_trading_flag_says(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """Shard 2's status says `exchange_active` false (under maintenance: it takes no state
+    change at all, the spec) with `trading_active` still true: the loop holds its markets as
+    paused, as `kalshi check exchange` and `kalshi shard list` call it, and sends nothing there
+    for the exchange to answer `exchange_unavailable` (counted as API errors, the status saying
+    it trades); the other shard trades on."""
+    shards.refusing = False
+    shards.two_active = False
+    loop = OnTwoShards(tmp_path, shards, poll_s=600.0)
+    rig, on_two, on_zero, sent = loop.rig, loop.on_two, loop.on_zero, loop.sent
+    assert [e["shard"] for e in loop.entries("shard_paused")] == [2]
+    loop.buy(on_two)
+    assert sent(on_two) == 0
+    before = sent(on_zero)
+    loop.buy(on_zero)
+    assert sent(on_zero) == before + 1
     rig.loop.heartbeat.beat()
     status = trading_status(tmp_path / "s.db", now=rig.clock.wall())
     assert status.details()["loop_shards"] == {"short": [], "paused": [2]}

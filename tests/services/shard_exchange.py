@@ -31,6 +31,7 @@ class ShardExchange:
     balances: dict[tuple[int, int], Decimal]  # (subaccount, shard) -> dollars
     transfers_active: dict[int, bool] = field(default_factory=dict)
     trading_active: dict[int, bool] = field(default_factory=dict)
+    exchange_active: dict[int, bool] = field(default_factory=dict)  # False: under maintenance
     answer: Answer = "sent"
     pending_reads: int = 1
     failing_step: bool = False
@@ -112,7 +113,7 @@ class ShardExchange:
             {
                 "exchange_index": s,
                 "description": f"shard {s} engine",
-                "exchange_active": True,
+                "exchange_active": self.exchange_active.get(s, True),
                 "trading_active": self.trading_active.get(s, True),
                 "intra_exchange_transfers_active": self.transfers_active.get(s, True),
             }

@@ -169,6 +169,27 @@ def test_a_move_while_the_exchange_answers_its_status_down_is_refused_not_called
     assert exchange.posts == []
 
 
+def test_nothing_is_sent_to_or_from_a_shard_under_maintenance(key: rsa.RSAPrivateKey) -> None:
+    """A shard whose status says `exchange_active` false takes no state change at all (the
+    spec), whatever its transfers flag says: a move to or from it, and a transfer between
+    subaccounts on it, are refused before anything is sent, never sent for an answer of
+    unknown outcome."""
+    exchange = ShardExchange({(0, 0): D("100"), (0, 2): D("0")}, exchange_active={2: False})
+    mover = _mover(exchange, key)
+    for source, target in ((0, 2), (2, 0)):
+        with pytest.raises(TransferRefused) as raised:
+            mover.move(Move(D("1"), source, target))
+        assert raised.value.code == "shard_inactive"
+        assert raised.value.message == (
+            "shard 2 takes no state change now (exchange_active is false: under maintenance); "
+            "nothing was sent"
+        )
+    client = client_of(exchange, key, ManualClock())
+    with pytest.raises(TransferRefused, match="shard 2 takes no state change now"):
+        refuse_unknown_places(client, (0,), (2,))
+    assert exchange.posts == []
+
+
 class _NoBreakdown(ShardExchange):
     """An active exchange whose status gives no per-shard breakdown: the spec's
     `exchange_index_statuses` is absent when it is unavailable, the top-level fields shard 0's."""

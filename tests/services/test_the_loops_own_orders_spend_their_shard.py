@@ -99,3 +99,17 @@ def test_a_replacement_and_contracts_that_close_a_position_spend_nothing():
     assert available(account.reads) == D("100")
     account.sent(bid(count="14"), views.__getitem__)
     assert available(account.reads) == D("98.00")
+
+
+def test_a_sets_leg_held_apart_stays_spent_through_a_balance_read_until_given_back():
+    """A set's leg allowed and not sent yet spends what it would commit on its shard
+    (`LoopReads.apart`): no balance read shows it, however late, so a read keeps it spent; given
+    back (once, however often asked), the shard holds what the read said."""
+    start = reads()
+    give_back = start.apart(T, D("6.00"))
+    assert available(start) == D("94.00")
+    start.balances_read({0: D(5), 2: D("100")}, 5.0)
+    assert available(start) == D("94.00")
+    give_back()
+    give_back()
+    assert available(start) == D("100")

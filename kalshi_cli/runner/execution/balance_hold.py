@@ -17,8 +17,9 @@ covered as a refusal is, and `kalshi status` and the heartbeat check name it (`s
 nothing more is held: the risk check judges each order against what the shard holds, so one that
 fits still goes (a shard holding one order's cost, denied one larger order, is not said short).
 
-A shard whose `trading_active` is false (`statuses_read`) holds every order of its markets, an
-exit too: the exchange would refuse each; the watch withdraws the loop's quotes there. An order
+A shard that does not trade (`ShardStatus.trades`: `trading_active` false, or under maintenance,
+`exchange_active` false; `statuses_read`) holds every order of its markets, an exit too: the
+exchange would refuse each; the watch withdraws the loop's quotes there. An order
 or amend the exchange answers `exchange_unavailable` (the simulator's answer on a paused shard,
 a 503: openapi.yaml 3.31.0 `ServiceUnavailableError`) pauses its market's shard at once, as the
 next status read would (`unavailable`): it is no API error; the order's outcome stays unknown and
@@ -153,7 +154,7 @@ class BalanceHold:
         self._seen = (0, 0)  # the fills and cancels counted when that refusal came
         self.short: set[int] = set()  # shards refused for collateral, until covered
         self.denied_on: set[int] = set()  # shards whose orders were denied for it, until covered
-        self.paused: set[int] = set()  # shards whose `trading_active` is false
+        self.paused: set[int] = set()  # shards that do not trade (`ShardStatus.trades`)
         self._newly: set[int] = set()  # paused since the watch last asked (`take_newly_paused`)
         # the shards paused by an `exchange_unavailable` answer, and when it came (monotonic)
         self._unavailable_at: dict[int, float] = {}
@@ -288,7 +289,7 @@ class BalanceHold:
         that answered `exchange_unavailable` before it was sent though it says they trade (the
         module docstring), once each."""
         statuses = tuple(statuses)
-        paused = {s.exchange_index for s in statuses if not s.trading_active}
+        paused = {s.exchange_index for s in statuses if not s.trades}
         read = {s.exchange_index for s in statuses}
         unexplained = [
             shard

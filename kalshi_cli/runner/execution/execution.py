@@ -239,7 +239,7 @@ class LoopExecutor:
         paused = self.balance_hold.shard_paused(intent.ticker)
         if paused is not None:
             # the exchange refuses every order there, an exit too (runner/execution/balance_hold.py)
-            return f"shard {paused} does not trade now (trading_active false)"
+            return f"shard {paused} does not trade now (its status)"
         if intent.reduce_only:
             return None
         if self.unknown_orders.holds(intent.ticker):
@@ -294,6 +294,21 @@ class LoopExecutor:
         if len(self.outbox.queued) >= self.outbox.batch_size():
             self.flush()
         then(ZERO)
+
+    def hold_apart(self, intent: Intent) -> Callable[[], None]:
+        """A leg of a set allowed and not sent yet (runner/execution/leg_sets.py): until the
+        function returned is called it counts as resting (`Outbox.replacing_until`) and what it
+        would commit on its shard is spent there (`LoopAccount.held_apart`), so the legs after
+        it are judged with it counted, and no decision meanwhile takes what it was judged
+        with."""
+        given_back = self._account.held_apart(intent, self.outbox.queued_view)
+        answered = self.outbox.replacing_until(intent)
+
+        def release() -> None:
+            answered()
+            given_back()
+
+        return release
 
     def flush(self) -> None:
         """Send what waits in the tick's batch (runner/execution/outbox.py), unless a loss

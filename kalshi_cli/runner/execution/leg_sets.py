@@ -3,8 +3,9 @@ in one decision), a part of the trade loop beside the `LoopExecutor`'s single-or
 a set ends whole or flat, and says which.
 
 Every leg must pass the risk engine with the legs before it counted, and none may be one the loop
-holds (`LoopExecutor.held`), or none is sent; until it goes a leg counts as resting and holds its
-slot of the order-rate cap. The legs then go one after
+holds (`LoopExecutor.held`), or none is sent; until it goes a leg counts as resting, holds its
+slot of the order-rate cap and spends what it would commit on its shard's balance
+(`LoopExecutor.hold_apart`). The legs then go one after
 another, each for no more than the leg before it filled (an IOC leg fills what it can at once), none
 once a leg filled nothing; what the legs hold beyond the whole sets is sold back, one leg after
 another, by reducing IOC sells at the price that sells it all into the bids now. Around that:
@@ -180,7 +181,7 @@ class LegSets:
                 self._let_go(kept)
                 self._dropped(leg, why)
                 return None
-            kept.append((self._executor.outbox.replacing_until(leg), self._risk.record_sent()))
+            kept.append((self._executor.hold_apart(leg), self._risk.record_sent()))
         return kept
 
     def _let_go(self, kept: Sequence[Kept]) -> None:

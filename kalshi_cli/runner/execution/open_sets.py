@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.decisions import Intent
 
-# a leg allowed and not sent yet: counted as resting until the function is called, and the moment
-# its slot of the order-rate cap was taken
+# a leg allowed and not sent yet: counted as resting, and what it would commit spent on its shard,
+# until the function is called (`LoopExecutor.hold_apart`); and the moment its slot of the
+# order-rate cap was taken
 Kept = tuple[Callable[[], None], float]
 
 

@@ -19,9 +19,9 @@ close waiting for its retry, through the one risk and send path. Its lifecycle i
 markets': a close ends its exits. One refused is said (`market_refused`): one not open is tried
 again only when its lifecycle says it trades again (`reopened`: paused at the start, then
 activated), its result followed all the same (runner/loop/lifecycle_watch.py
-`follow_held_untraded`); one refused for what may pass (`Prepared.again`: fees that cannot be
-priced, its shard's group not made, the state file) a listing interval later, by the rule a
-listing of new markets follows.
+`follow_held_untraded`; one found while the loop runs is followed once refused); one refused
+for what may pass (`Prepared.again`: fees that cannot be priced, its shard's group not made,
+the state file) a listing interval later, by the rule a listing of new markets follows.
 
 A loop that holds nothing outside its markets asks nothing here beyond three empty
 collections a tick; one whose stop-loss is off (`risk.stop_loss_share: 0`) takes none on while
@@ -39,7 +39,12 @@ import math
 from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.dispatch import Urgency
-from kalshi_cli.runner.loop.lifecycle_watch import REREAD_RETRY_S, held_untraded, read_markets
+from kalshi_cli.runner.loop.lifecycle_watch import (
+    REREAD_RETRY_S,
+    follow_markets,
+    held_untraded,
+    read_markets,
+)
 from kalshi_cli.runner.loop.new_market_listing import TakeOn
 from kalshi_cli.runner.loop.new_markets import HELD
 
@@ -159,17 +164,22 @@ class HeldMarkets:
 
     def _not_taken(self, found: Found, joined: set[str], pace_s: float) -> None:
         """The markets a read found and did not take on: one refused while it does not trade
-        (not open) tried again once it does (`reopened`); one refused for what may pass
-        (`again`: fees that cannot be priced, its shard's group not made, which is made again no
-        sooner than `pace_s` on; the state file) tried again `pace_s` on, not read again every
-        tick."""
+        (not open) tried again once it does (`reopened`, its lifecycle followed); one refused
+        for what may pass (`again`: fees that cannot be priced, its shard's group not made,
+        which is made again no sooner than `pace_s` on; the state file) tried again `pace_s`
+        on, not read again every tick."""
         again_at = self._join.clock.monotonic() + pace_s
         markets = self._portfolio.markets
+        waits: list[str] = []
         for prepared in found.markets:
             ticker = prepared.market.ticker
             if ticker in joined or ticker in markets:  # in the books: a listing took it on
                 continue
             if prepared.refused is not None and not prepared.again:
                 self._refused.add(ticker)
+                waits.append(ticker)
             else:
                 self._later[ticker] = again_at
+        # its lifecycle heard, which says when it trades again: a market found held while the
+        # loop runs is followed from no start (`follow_held_untraded`)
+        follow_markets(self._join.feed, waits)

@@ -77,12 +77,17 @@ def held_untraded(portfolio: Portfolio) -> list[str]:
 
 def follow_held_untraded(feed: object, portfolio: Portfolio) -> None:
     """At the start: the feed passes on the lifecycle of the markets held and not traded, so
-    the loop books their settlement as it books a traded market's (a feed of a replay, which
-    has no `follow`, tells of every market)."""
+    the loop books their settlement as it books a traded market's (`follow_markets`)."""
+    follow_markets(feed, held_untraded(portfolio))
+
+
+def follow_markets(feed: object, tickers: Sequence[str]) -> None:
+    """The feed passes on the lifecycle (and orders) of `tickers`, markets it keeps no book of:
+    a pause ended, a close, a result (a feed of a replay, which has no `follow`, tells of every
+    market)."""
     follow = getattr(feed, "follow", None)
-    held = held_untraded(portfolio)
-    if follow is not None and held:
-        follow(held)
+    if follow is not None and tickers:
+        follow(tickers)
 
 
 class LifecycleWatch:

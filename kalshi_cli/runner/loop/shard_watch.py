@@ -4,9 +4,9 @@ Kalshi runs several matching engines (exchange shards), each opening and pausing
 (`GET /exchange/status` `exchange_index_statuses`) and each with its own balance
 (`balance_breakdown`). At the start, and every `trade.shard_poll_s` after (not during the API
 error guard's backoff), off the deciding path, the watch reads both and hands them to the
-executor's shard hold (runner/execution/balance_hold.py): a shard whose `trading_active` is false
-holds its markets' orders and has the loop's quotes there withdrawn; a shard refused for
-collateral is entered again once it holds one order's cost; an order answered
+executor's shard hold (runner/execution/balance_hold.py): a shard that does not trade
+(`ShardStatus.trades`) holds its markets' orders and has the loop's quotes there withdrawn; a
+shard refused for collateral is entered again once it holds one order's cost; an order answered
 `exchange_unavailable` before a read that says its shard trades counts as an API error. The first
 status read is waited for: a loop started while a shard is paused must know it before its first
 order. docs/shards.md "The trade loop".

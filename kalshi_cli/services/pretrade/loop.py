@@ -67,6 +67,9 @@ class LoopReads:
     # shard; what each may commit there), and their sum by shard, which every record reads
     _sent: list[tuple[float, int, Decimal]] = field(default_factory=list)
     _spent: dict[int, Decimal] = field(default_factory=dict)
+    # what the legs of a set allowed and not sent yet may commit, by shard (`apart`): in
+    # `_spent` too, and in no balance read, however late
+    _apart: dict[int, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.shards = {n: replace(r, spent=self._spent) for n, r in self.shards.items()}
@@ -91,6 +94,7 @@ class LoopReads:
         if sent_at is not None:
             self._sent = [sent for sent in self._sent if sent[0] >= sent_at]
             self._spent.clear()
+            self._spent.update(self._apart)
             for _, shard, cost in self._sent:
                 self._spent[shard] = self._spent.get(shard, ZERO) + cost
         self.shards = shard_records(balances, self.shard_of, self._spent, self.subaccount)
@@ -105,6 +109,25 @@ class LoopReads:
             return
         self._sent.append((at, shard, cost))
         self._spent[shard] = self._spent.get(shard, ZERO) + cost
+
+    def apart(self, ticker: str, cost: Decimal) -> Callable[[], None]:
+        """A leg of a set in `ticker`, allowed and not sent yet, which may commit `cost` on its
+        shard once it goes: spent there until the function returned is called (once the leg is
+        let go, or sent, when `sent` spends it), so the legs after it are judged with it."""
+        shard = self.shard_of.get(ticker)
+        if shard is None or cost <= 0 or shard not in self.shards:
+            return lambda: None
+        self._apart[shard] = self._apart.get(shard, ZERO) + cost
+        self._spent[shard] = self._spent.get(shard, ZERO) + cost
+        held = [shard]
+
+        def give_back() -> None:
+            if held:
+                held.clear()
+                self._apart[shard] -= cost
+                self._spent[shard] -= cost
+
+        return give_back
 
     def settled(self, ticker: str, result: str) -> None:
         """`ticker` settled `result` ("yes" or "no") while the loop runs (or determined: the
@@ -180,15 +203,27 @@ class LoopAccount:
         """An allowed order on its way, `view` each market's: what it may commit on its shard
         (`shard_cost`) is spent there until the next balance read (`LoopReads.sent`). A
         replacement is not counted: the orders it replaces give back what they held."""
-        reads = self.reads
-        if intent.replaces or intent.ticker not in reads.shard_of:
-            return
+        cost = self._commits(intent, view)
+        if cost is not None:
+            self.reads.sent(intent.ticker, cost, self._risk.clock.monotonic())
+
+    def held_apart(self, intent: Intent, view: Callable[[str], PositionView]) -> Callable[[], None]:
+        """A leg of a set allowed and not sent yet (runner/execution/leg_sets.py): what it would
+        commit on its shard is spent there until the function returned is called
+        (`LoopReads.apart`), as `sent` spends an order's on its way."""
+        cost = self._commits(intent, view)
+        return (lambda: None) if cost is None else self.reads.apart(intent.ticker, cost)
+
+    def _commits(self, intent: Intent, view: Callable[[str], PositionView]) -> Decimal | None:
+        """What `intent` may commit on its market's shard (`shard_cost`); None: nothing
+        counted (a replacement, or a market of no known shard)."""
+        if intent.replaces or intent.ticker not in self.reads.shard_of:
+            return None
         risk = self._risk
         rates = None
         if intent.time_in_force is not TimeInForce.GTC:
             rates = risk.fee_rates(intent.ticker, risk.clock.wall())
-        cost = shard_cost(intent, view(intent.ticker), rates)
-        reads.sent(intent.ticker, cost, risk.clock.monotonic())
+        return shard_cost(intent, view(intent.ticker), rates)
 
     def event_limits(
         self,
