@@ -260,6 +260,9 @@ def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_ref
     summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert set(summary.not_proven) == quotes
     assert coid not in summary.not_proven
+    # one line says the stop was given up, naming the quotes: the order the group refuses is
+    # not looked up once the person interrupted again, nor said left
+    assert rig.loop.log.counts.get("shutdown_abandoned") == 1
 
 
 def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: Path) -> None:
