@@ -68,6 +68,7 @@ from kalshi_cli.runner.execution.open_sets import (
     rules_said,
     sale_of,
 )
+from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.runner.execution.whole_sets import WholeSets
 from kalshi_cli.runner.ports import book_data_at
 from kalshi_cli.store.leg_sets import SetLeg, held_to_settlement, set_tag
@@ -89,9 +90,6 @@ if TYPE_CHECKING:
     from kalshi_cli.store.leg_sets import LegSetRecord
     from kalshi_cli.vocabulary.clock import Clock
     from kalshi_cli.vocabulary.decisions import Intent
-
-# the share of what is left of a stop's deadline the sets may spend settling legs of unknown outcome
-STOP_SHARE = 0.5
 
 
 class LegSets:
@@ -571,7 +569,7 @@ class LegSets:
             self._unknown.when_settled(lost, settled)
         ticker = s.sending.ticker
         deadline = Deadline.current()
-        share = None if deadline is None else deadline.remaining() * STOP_SHARE
+        share = None if deadline is None else deadline.remaining() * STOP_SHARES.leg_waits
         until = None if share is None else self._clock.monotonic() + share
         while s.waiting is not None and not (abandon is not None and abandon.is_set()):
             self._unknown.resolve(guarded=False, markets=[ticker])
@@ -632,7 +630,7 @@ class LegSets:
         ends = self._guard.backoff_until
         deadline = Deadline.current()
         now = self._clock.monotonic()
-        if deadline is not None and ends - now > deadline.remaining() * STOP_SHARE:
+        if deadline is not None and ends - now > deadline.remaining() * STOP_SHARES.leg_waits:
             return False
         self._clock.sleep(ends - now)
         return True

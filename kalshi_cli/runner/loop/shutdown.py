@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.runner.loop.shared import alert_through
 from kalshi_cli.runner.loop.stop import withdraw_at_stop
 from kalshi_cli.runner.loop.stop_proof import not_proven_text
@@ -40,11 +41,6 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.ports import LoopClient
     from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
-
-
-# the share of the stop deadline kept for the withdrawal and its proof (runner/loop/stop.py),
-# whatever the steps before them take (the calls still out, the sets of legs)
-WITHDRAWAL_SHARE = 0.4
 
 
 class LoopStop:
@@ -116,8 +112,10 @@ class LoopStop:
         # so the orders they placed are known to the withdrawal; an order whose answer is
         # still not back may yet land: it is an order of unknown outcome to the stop; a
         # second SIGINT or SIGTERM ends this wait as it ends the withdrawal's; an order a
-        # failed drain never made (runner/execution/dispatch.py) is no such order
-        settled = self.dispatch.settle(self.clock, self.settings.stop_deadline_s / 2, abandon)
+        # failed drain never made (runner/execution/dispatch.py) is no such order. The wait
+        # ends within its share, so the sets of legs keep theirs (runner/execution/stop_shares.py)
+        calls_out_s = STOP_SHARES.calls_out * self.settings.stop_deadline_s
+        settled = self.dispatch.settle(self.clock, calls_out_s, abandon)
         # an answer whose booking failed (a bug, or a call that raised what no booking
         # expects) ends the run as a crash, but only once the stop has withdrawn what the
         # other answers placed: the order it concerned may rest, so the exit is never 0
@@ -158,7 +156,7 @@ class LoopStop:
             withdraws = cancel_resting and not self.settings.dry_run
             # the steps before the withdrawal leave it its share of the deadline, whatever they
             # take: else its trigger and cancels, made past the deadline, are never sent
-            kept_s = WITHDRAWAL_SHARE * self.settings.stop_deadline_s if withdraws else 0.0
+            kept_s = STOP_SHARES.withdrawal * self.settings.stop_deadline_s if withdraws else 0.0
             with Deadline.within(self.clock, self.settings.stop_deadline_s - kept_s):
                 failed = self._before_withdrawal(abandon)
             if withdraws:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.execution.give_up import GivenUp
 from kalshi_cli.runner.execution.order_group import trigger_each
+from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.runner.execution.unknown_orders import LostAnswer, wait_out_unknown
-from kalshi_cli.services.killswitch.order_groups import GROUP_STEP_SHARE
 from kalshi_cli.store.errors import StoreError
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
@@ -138,7 +138,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     if groups and not (abandon is not None and abandon.is_set()):
         # the one call that takes every order of a group off at once goes first, within its
         # share even when the failed stop spent the deadline: it is what leaves nothing resting
-        with suppress(GivenUp), Deadline.within(loop.clock, GROUP_STEP_SHARE * stop_s):
+        with suppress(GivenUp), Deadline.within(loop.clock, STOP_SHARES.triggers * stop_s):
             untriggered = trigger_each(loop.stop.trigger_group, groups, loop.log, len(own), abandon)
     done.groups_triggered = [g for _, g in sorted(groups.items()) if g not in untriggered]
     with deadline.scope():

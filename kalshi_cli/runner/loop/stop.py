@@ -36,9 +36,9 @@ from kalshi_cli.runner.execution.give_up import (
     unless_given_up,
 )
 from kalshi_cli.runner.execution.order_group import trigger_each
+from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.runner.loop.stop_proof import StopProof
 from kalshi_cli.runner.ports import own_book
-from kalshi_cli.services.killswitch.order_groups import GROUP_STEP_SHARE
 from kalshi_cli.store.errors import is_state_failure
 from kalshi_cli.store.records import FINISHED_STATUSES, RESTING
 from kalshi_cli.vocabulary.clock import Backoff, Deadline
@@ -70,9 +70,6 @@ _RNG = random.Random()
 
 # cancels of what the first withdrawal left, at once (the client's rate limiter still paces)
 STOP_WORKERS = 4
-# the share of the stop deadline kept for the proving listing, at most this many seconds
-PROOF_SHARE = 0.25
-PROOF_MAX_S = 5.0
 # the waits between the proof's listings when one fails with what may pass (`MAY_PASS`)
 LIST_AGAIN = Backoff(0.1, 1.0)
 # why no listing proved a stop a second SIGINT or SIGTERM gave up (`StopProof.unlisted`)
@@ -107,7 +104,7 @@ def withdraw_at_stop(
     # interrupted again before the withdrawal began (while the stop waited for the calls still
     # out): nothing looked the orders of unknown outcome up, nor said which are left
     interrupted_first = abandon is not None and abandon.is_set()
-    proof_s = min(PROOF_MAX_S, whole.remaining() * PROOF_SHARE)
+    proof_s = min(STOP_SHARES.proof_most_s, whole.remaining() * STOP_SHARES.proof)
     failed: Exception | None = None
     with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
         try:
@@ -164,7 +161,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     groups = answers.order_groups
     # the triggers within their share, as the kill switch's: a group service that does not
     # answer must leave time to cancel what they did not withdraw
-    share_s = GROUP_STEP_SHARE * loop.settings.stop_deadline_s
+    share_s = STOP_SHARES.triggers * loop.settings.stop_deadline_s
     try:
         with Deadline.within(loop.clock, share_s):
             untriggered = trigger_each(loop.trigger_group, groups, loop.log, len(own), abandon)

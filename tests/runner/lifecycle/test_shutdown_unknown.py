@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.runner.loop.stop import PROOF_MAX_S, PROOF_SHARE
+from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.errors import ApiError, ServerError
 from kalshi_cli.vocabulary.models import Order
@@ -187,7 +187,7 @@ def test_the_wait_for_an_order_of_unknown_outcome_leaves_the_proof_its_share_of_
     started = rig.clock.monotonic()
     rig.loop.stop.shutdown(cancel_resting=True)
     left = deadline - (rig.clock.monotonic() - started)
-    kept = min(PROOF_MAX_S, deadline * PROOF_SHARE)
+    kept = min(STOP_SHARES.proof_most_s, deadline * STOP_SHARES.proof)
     assert left >= kept - 1e-9  # (the manual clock's float sums)
     assert rig.loop.log.counts.get("stop_not_proven") == 1, "and the proof looked"
 
@@ -260,6 +260,9 @@ def test_a_stop_given_up_with_the_group_triggered_does_not_name_the_order_it_ref
     summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
     assert set(summary.not_proven) == quotes
     assert coid not in summary.not_proven
+    # one line says the stop was given up, naming the quotes: the order the group refuses is
+    # not looked up once the person interrupted again, nor said left
+    assert rig.loop.log.counts.get("shutdown_abandoned") == 1
 
 
 def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: Path) -> None:

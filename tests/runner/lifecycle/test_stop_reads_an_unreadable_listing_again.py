@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalshi_cli.runner.loop.stop import GIVEN_UP, PROOF_MAX_S
+from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
+from kalshi_cli.runner.loop.stop import GIVEN_UP
 from kalshi_cli.vocabulary.clock import Clock, Deadline
 from tests.conftest import SimHarness
 from tests.garbled_listings import (
@@ -140,7 +141,7 @@ def test_a_second_interrupt_while_the_stop_lists_again_gives_it_up_at_once(
         assert transport.listings_garbled == 1
         # not waited out: waiting for the proof's share to end would take its cap (5 s), the
         # bound just below it, so a busy machine's stall of the stop's own calls cannot reach it
-        assert took < PROOF_MAX_S, f"given up after {took:.2f}s"
+        assert took < STOP_SHARES.proof_most_s, f"given up after {took:.2f}s"
         events = [e["event"] for e in log_events(r.log)]
         assert "shutdown_abandoned" in events
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.runner.loop.shutdown import WITHDRAWAL_SHARE
+from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import NotSentPastDeadline
 from kalshi_cli.vocabulary.units import Action, Side
@@ -81,5 +81,5 @@ def test_a_stop_whose_earlier_steps_take_all_they_may_still_withdraws_and_proves
     assert rig.loop.log.counts.get("stop_proven") == 1
     assert rig.loop.log.counts.get("stop_batch_cancel_failed") is None
     # the withdrawal began with its share of the deadline left, and the stop kept its deadline
-    assert sent and sent[0] >= WITHDRAWAL_SHARE * stop_s * 0.5
+    assert sent and sent[0] >= STOP_SHARES.withdrawal * stop_s * 0.5
     assert rig.clock.monotonic() - began <= stop_s
