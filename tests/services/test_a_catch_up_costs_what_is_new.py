@@ -95,6 +95,16 @@ def test_a_catch_up_costs_the_same_whatever_orders_the_state_file_holds(tmp_path
     assert many < few + 50, (few, many)
 
 
+def test_a_catch_up_with_nothing_new_costs_the_same_whatever_fills_the_state_file_holds(
+    tmp_path: Path,
+) -> None:
+    """The file's fills are looked over only for one without its realized P&L (a process
+    stopped between copying fills and pricing them), and those are found by their own index."""
+    few = _steps_of_catch_up(tmp_path, orders=FEW, fills=FEW, new=False)
+    many = _steps_of_catch_up(tmp_path, orders=FEW, fills=MANY * 4, new=False)
+    assert many < few + 50, (few, many)
+
+
 def test_a_catch_up_with_nothing_new_writes_its_cursor_alone_with_no_sync_of_its_own(
     tmp_path: Path,
 ) -> None:
