@@ -4,9 +4,10 @@ Each sample is a fresh `kalshi` process (imports, config, key loading, state fil
 market read for validation, the intent write, the signed POST, the answer's write), next to
 `kalshi --help` (the floor of any cold `kalshi` process) and the same placement in a warm
 process through `OrderService` (what is left once the process exists). Samples alternate so
-machine noise hits all three alike; the medians are reported. `--state-orders N --state-fills M`:
-the warm state file holds N finished orders and M priced fills first, as a trade loop's does
-(what the daily circuit breaker's catch-up must not read again for each order).
+machine noise hits all three alike; the medians are reported, the warm one's CPU time too (of
+this process, the simulator's thread included: what the load moves least). `--state-orders N
+--state-fills M`: the warm state file holds N finished orders and M priced fills first, as a
+trade loop's does (what the daily circuit breaker's catch-up must not read again each order).
 
     python benchmarks/bench_order_place.py [--runs 15] [--state-orders N] [--state-fills M]
 """
@@ -113,7 +114,7 @@ def main() -> None:
             store = Store.open(Path(tmp) / "warm.db")
             hold_history(store, args.state_orders, args.state_fills)
             service = OrderService(client, store)
-            cold, floor, warm = [], [], []
+            cold, floor, warm, warm_cpu = [], [], [], []
             for i in range(args.runs):
                 price = f"0.{10 + i % 40:02d}"
                 started = time.perf_counter()
@@ -127,18 +128,20 @@ def main() -> None:
                     check=True,
                 )
                 cold.append(time.perf_counter() - started)
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 request = OrderRequest(TICKER, Side.YES, Action.BUY, Decimal(1), Decimal(price))
                 service.place(service.prepare(request))
                 warm.append(time.perf_counter() - started)
+                warm_cpu.append(time.process_time() - cpu)
             client.close()
             store.close()
         finally:
             sim.stop()
-    c, f, w = (statistics.median(x) * 1000 for x in (cold, floor, warm))
+    c, f, w, u = (statistics.median(x) * 1000 for x in (cold, floor, warm, warm_cpu))
     print(f"kalshi order place (cold process)  median {c:7.1f} ms  n={args.runs}")
     print(f"kalshi --help (cold process)       median {f:7.1f} ms  ({c / f:.1f}x of it)")
-    print(f"OrderService.place (warm)          median {w:7.1f} ms")
+    print(f"OrderService.place (warm)          median {w:7.1f} ms  CPU {u:5.1f} ms")
+    print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
