@@ -579,7 +579,6 @@ def sync_fills(
     `listed`: the client's fills since `since_ts`, when read already."""
     from kalshi_cli.services.pnl import fill_record_from_api
 
-    known_orders = {i.order_id: i for i in store.orders.intents() if i.order_id}
     records = []
     named: dict[str, int] = {}  # fill id -> the subaccount the exchange lists it under
     filled: dict[str, Decimal] = {}
@@ -588,6 +587,13 @@ def sync_fills(
     # than the historical cutoff are only on the historical tier: both tiers are read.
     if listed is None:
         listed = _fills_since(client, since_ts)
+    # the intents of the listed fills' orders alone, each by its index: a catch-up costs what is
+    # new, not what the state file holds (a loop's keeps hours of its orders)
+    known_orders = {
+        order_id: intent
+        for order_id in {f.order_id for f in listed}
+        if (intent := store.orders.intent_by_order_id(order_id)) is not None
+    }
     read_at = store.clock.wall()  # a fill that says no time happened by then
     for fill in reversed(listed):
         intent = known_orders.get(fill.order_id)
@@ -809,7 +815,8 @@ def catch_up(
     fills = _catch_up_fills(client, store, listed, numbers)
     settlements = _catch_up_settlements(client, store, listed, numbers)
     realize_missing(store, fills + settlements)
-    store.entries.set_kv(CATCH_UP_CURSOR, repr(now))
+    # what it covers is committed by then; lost, the next catch-up lists from the cursor before
+    store.entries.set_kv(CATCH_UP_CURSOR, repr(now), durable=False)
     return fills + settlements
 
 

@@ -2,11 +2,12 @@
 repository of the store is given (`Database`).
 
 WAL mode with `synchronous=FULL`, so a committed write survives SIGKILL and a power cut;
-`trade.state_durability` "normal" relaxes only the pending intent's own commit. The connection
-autocommits: writes that belong together use `transaction()` (`BEGIN IMMEDIATE`, nesting as
-savepoints), and every repository writes through the one `Database`, so a block over several is one
-commit. A Store is used from the thread that opened it. Lists are oldest first; a `limit` keeps the
-newest N.
+`trade.state_durability` "normal" relaxes only the pending intent's own commit, and a write whose
+loss costs only work done again (a catch-up's cursor) waits for no sync of its own (`lazy_sync`).
+The connection autocommits: writes that belong together use `transaction()` (`BEGIN IMMEDIATE`,
+nesting as savepoints), and every repository writes through the one `Database`, so a block over
+several is one commit. A Store is used from the thread that opened it. Lists are oldest first; a
+`limit` keeps the newest N.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ LOOP_CACHE_KIB = 2 * 1024
 # a database in its connection's memory, gone when it closes (a backtest's state: `Store.in_memory`)
 IN_MEMORY = Path(":memory:")
 
+_FULL = 2  # `PRAGMA synchronous`'s FULL
 APPLIED_SQL = "SELECT name, applied_at FROM schema_migrations ORDER BY rowid"
 INTENT_DURABILITIES = ("full", "normal")
 
@@ -80,6 +82,16 @@ class Database:
             return _UNCHANGED  # no statement: an order's intent is written before every order
         if self.intent_durability not in INTENT_DURABILITIES:
             raise ValueError(f"intent durability is one of {INTENT_DURABILITIES}")
+        return self._normal_sync()
+
+    def lazy_sync(self) -> AbstractContextManager[None]:
+        """The synchronous mode for a write whose loss costs only work done again (a catch-up's
+        cursor: lost, the next catch-up lists from the one before): NORMAL inside the block on a
+        file at FULL, outside a transaction, so its commit reaches the WAL without a sync of its
+        own and the next commit at FULL (an order's intent) makes it durable with its own; FULL
+        again after it. A scratch file (OFF) is left as it is."""
+        if self.depth or self.rows("PRAGMA synchronous") != [(_FULL,)]:
+            return _UNCHANGED
         return self._normal_sync()
 
     @contextmanager

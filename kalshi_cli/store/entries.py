@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from typing import Any
 
 from kalshi_cli.store.connection import Database
@@ -68,8 +69,11 @@ class EntryRepository:
         except ValueError:
             return math.nan, raw
 
-    def set_kv(self, key: str, value: str) -> None:
-        write_kv(self._db, key, value)
+    def set_kv(self, key: str, value: str, *, durable: bool = True) -> None:
+        """`durable=False`: a value whose loss costs only work done again, committed without a
+        sync of its own (`Database.lazy_sync`)."""
+        with nullcontext() if durable else self._db.lazy_sync():
+            write_kv(self._db, key, value)
 
     def get_kv(self, key: str) -> str | None:
         return read_kv(self._db, key)

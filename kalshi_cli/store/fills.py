@@ -60,8 +60,11 @@ class FillRepository:
 
     def record_fills(self, fills: Iterable[FillRecord]) -> int:
         """Store many fills in one transaction (all or none); returns how many were new. Those
-        seen before are ignored, but for the intent a copy without one takes (`record_fill`)."""
+        seen before are ignored, but for the intent a copy without one takes (`record_fill`).
+        None: no transaction, so no wait for the write lock another writer holds."""
         records = list(fills)
+        if not records:
+            return 0
         with self._db.transaction():
             conn = self._db.conn
             added = max(conn.executemany(_INSERT_FILL_SQL, map(_fill_row, records)).rowcount, 0)
@@ -279,7 +282,8 @@ class FillRepository:
 
     def lacks_realized(self) -> bool:
         """Whether any fill has no realized P&L yet (copied from the exchange, and the process
-        stopped before it was written)."""
+        stopped before it was written): asked of the index of those alone
+        (`fills_without_realized`), so it costs the same whatever fills the file holds."""
         return bool(self._db.rows("SELECT 1 FROM fills WHERE realized_pnl IS NULL LIMIT 1"))
 
 

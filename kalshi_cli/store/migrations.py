@@ -482,6 +482,16 @@ LEG_SET_SETTLING = Migration(
     ("ALTER TABLE leg_sets ADD COLUMN settling TEXT NOT NULL DEFAULT '[]'",),
 )
 
+# -- 0017_fills_without_realized: the fills still to be priced found without a scan ------------
+# Fills are copied in one commit and given their realized P&L in the next; every catch-up (each hand
+# order's, before the daily circuit breaker) asks whether a process stopped between the two left
+# any, which read every fill of the file (0.3 s for 1,000,000). The partial index holds those
+# alone: none, as a rule.
+FILLS_WITHOUT_REALIZED = Migration(
+    "0017_fills_without_realized",
+    ("CREATE INDEX fills_without_realized ON fills (ts) WHERE realized_pnl IS NULL",),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
@@ -499,6 +509,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     TRANSFER_INTENTS,
     LEG_SET_SUBACCOUNT,
     LEG_SET_SETTLING,
+    FILLS_WITHOUT_REALIZED,
 )
 
 

@@ -134,3 +134,27 @@ def test_an_unknown_durability_is_refused_with_its_line(tmp_path: Path) -> None:
     assert "full, normal" in str(info.value)
     config.write_text("trade:\n  state_durability: normal\n", encoding="utf-8")
     assert load_trade_config(config).settings.state_durability == "normal"
+
+
+def test_a_value_written_lazily_waits_for_no_sync_and_leaves_full_after_it(tmp_path: Path) -> None:
+    """`set_kv(durable=False)` (a catch-up's cursor): NORMAL for its own commit on a file at
+    FULL, FULL again after; inside a transaction, whose commit is the outer one's, nothing is
+    changed; a scratch file (OFF, no WAL) is never set to NORMAL or FULL."""
+    with Store.open(tmp_path / "state.db") as store:
+        lazy = statements_of(store, lambda: store.entries.set_kv("k", "1", durable=False))
+        assert [s for s in lazy if s.startswith("PRAGMA synchronous =")] == [
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA synchronous = FULL",
+        ]
+        assert store._conn.execute("PRAGMA synchronous").fetchone() == (2,)
+
+        def inside() -> None:
+            with store.transaction():
+                store.entries.set_kv("k", "2", durable=False)
+
+        assert not [s for s in statements_of(store, inside) if s.startswith("PRAGMA")]
+        assert store.entries.get_kv("k") == "2"
+    with Store.open(tmp_path / "scratch.db", durable=False, exclusive=True) as scratch:
+        written = statements_of(scratch, lambda: scratch.entries.set_kv("k", "1", durable=False))
+        assert not [s for s in written if s.startswith("PRAGMA synchronous =")]
+        assert scratch._conn.execute("PRAGMA synchronous").fetchone() == (0,)

@@ -231,3 +231,33 @@ def test_the_fills_a_listing_names_that_the_state_file_lacks_are_told_past_one_s
     assert store.fills.unknown(asked) == {f"f{n}" for n in range(1, 1200, 2)}
     assert store.fills.unknown(["f0", "f2"]) == set()
     assert store.fills.unknown([]) == set()
+
+
+def test_a_file_from_before_0017_finds_its_fills_without_realized_pnl_by_their_index(
+    tmp_path: Path,
+) -> None:
+    """0017 indexes the fills still to be priced, so a catch-up's question (`lacks_realized`)
+    reads those alone; a fill copied before the migration and never priced is found by it."""
+    import sqlite3
+
+    from kalshi_cli.store import migrations as m
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        m.apply_pending(conn, 1.0, [x for x in m.MIGRATIONS if x.name < "0017"])
+        conn.execute(
+            "INSERT INTO fills (fill_id, order_id, ticker, book_side, yes_price, count, fee, "
+            "is_taker, ts) VALUES ('f1', 'o1', 'A', 'bid', '0.4', '10', '0.01', 1, 7.0)"
+        )
+    finally:
+        conn.close()
+    with Store.open(path, clock=ManualClock(DAY)) as store:
+        assert "0017_fills_without_realized" in [n for n, _ in store.applied_migrations()]
+        plan = store._conn.execute(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM fills WHERE realized_pnl IS NULL LIMIT 1"
+        ).fetchall()
+        assert "fills_without_realized" in " ".join(str(row[-1]) for row in plan)
+        assert store.fills.lacks_realized()
+        store.fills.set_fill_realized_pnl("f1", Decimal("0.5"))
+        assert not store.fills.lacks_realized()
