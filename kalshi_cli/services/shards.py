@@ -105,9 +105,8 @@ def loop_shards_short(state: Path, now: float) -> list[int]:
     `LIVE_BEAT_S` at `now`, unix seconds) holds short of money: its orders there denied or
     refused for the shard's balance, whatever shards the config's markets are on."""
     beat = _loop_beat(state)
-    if beat is None or not beat.live(now):
-        return []
-    return (beat.shards_held or {}).get("short", [])
+    held = None if beat is None else beat.shards_held_now(now)
+    return (held or {}).get("short", [])
 
 
 def shard_lines(
