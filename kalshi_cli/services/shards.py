@@ -346,21 +346,8 @@ def refuse_unknown_places(
     maintenance (its `exchange_active` false). Returns each listed shard's status."""
     for number in dict.fromkeys(subaccounts):
         client.subaccounts.require_subaccount(number)
-    status = client.exchange.get_exchange_status()
-    if not status.shards and not status.exchange_active:
-        # a status listing no shard says nothing of shards but 0: an exchange down (its 5xx
-        # answer in the status's shape) names no shard it lacks
-        raise TransferRefused(
-            "the exchange is not active now (exchange_active is false); nothing was sent",
-            code="exchange_inactive",
-            hint="`kalshi exchange status` shows when it is again",
-        )
-    listed = {s.exchange_index: s for s in status.per_shard()}
     shards = tuple(shards)
-    for index in shards:
-        if index not in listed:
-            known = ", ".join(str(i) for i in sorted(listed))
-            raise UsageError(f"the exchange has no shard {index} (it lists {known})")
+    listed = refuse_unlisted_shards(client, shards)
     for index in shards:
         if not listed[index].exchange_active:
             # "no longer taking any state changes at all" (the spec), whatever its transfers
@@ -371,6 +358,28 @@ def refuse_unknown_places(
                 code="shard_inactive",
                 hint="`kalshi shard list` shows when it does again",
             )
+    return listed
+
+
+def refuse_unlisted_shards(client: KalshiClient, shards: Iterable[int]) -> dict[int, ShardStatus]:
+    """Before anything naming `shards` is sent (a transfer, a target allocation): each is one
+    the exchange lists (a usage error, exit 2, otherwise); an exchange whose status says it is
+    not active and lists no shard (its answer to a 5xx) is refused (exit 9), never called one
+    without the shard. Returns each listed shard's status."""
+    status = client.exchange.get_exchange_status()
+    if not status.shards and not status.exchange_active:
+        # a status listing no shard says nothing of shards but 0: an exchange down (its 5xx
+        # answer in the status's shape) names no shard it lacks
+        raise TransferRefused(
+            "the exchange is not active now (exchange_active is false); nothing was sent",
+            code="exchange_inactive",
+            hint="`kalshi exchange status` shows when it is again",
+        )
+    listed = {s.exchange_index: s for s in status.per_shard()}
+    for index in shards:
+        if index not in listed:
+            known = ", ".join(str(i) for i in sorted(listed))
+            raise UsageError(f"the exchange has no shard {index} (it lists {known})")
     return listed
 
 
