@@ -487,18 +487,15 @@ class MoneyMover:
         if self._intents is None:
             return []
         settled = []
-        taken = self._intents.claimed()  # a transfer is one move's: never claimed twice
         for intent in self._intents.open_intents():
             move = Move(intent.amount, intent.source, intent.target, intent.subaccount)
-            known = set(intent.known) | taken
             left = intent.created_at + self._lookup_s - self._clock.wall()
             if left > 0 and not wait:
                 continue  # one listed now may not be the only one by the window's end
-            found = self._in_window(move, known, max(left, 0.0))
+            found = self._in_window(move, set(intent.known), max(left, 0.0))
             ids = tuple(t.transfer_id for t in found)
             outcome = "not_made" if not ids else "made" if len(ids) == 1 else "ambiguous"
             made = ids[0] if outcome == "made" else None
-            taken.update(ids[:1] if made else ())
             self._intents.close(intent.intent_id, outcome, made)
             settled.append(EarlierMove(move, intent.created_at, outcome, made, ids))
         return settled
@@ -517,7 +514,8 @@ class MoneyMover:
     def _find(self, move: Move, before: set[str], lost: TransferOutcomeUnknown) -> str:
         """The id of the transfer whose answer was lost: the one new transfer of these shards and
         amount in the history `lookup_s` after it was sent (`_in_window`). None, or more than
-        one: the outcome stays unknown, and nothing is sent again."""
+        one: the outcome stays unknown, and nothing is sent again. A transfer another move
+        claimed is not this one's (`_in_window`)."""
         try:
             found = self._in_window(move, before, self._lookup_s)
         except KalshiError as exc:
@@ -539,13 +537,17 @@ class MoneyMover:
         now, looked at until then (or until two are listed): the history names no subaccount
         and the request carries no id of the sender's (the spec), so one listed early may be
         another's (a second run, another subaccount's move, a rebalance) with the lost one
-        still to come."""
+        still to come. A transfer some move of the state file was found made by (`claimed`,
+        read at each look: another run on it may claim one meanwhile) is that move's alone:
+        never one move's money told as another's."""
         end = self._clock.monotonic() + seconds
+        intents = self._intents
         while True:
+            taken = set() if intents is None else intents.claimed()
             found = [
                 t
                 for t in self._client.portfolio.iter_transfers()
-                if t.transfer_id not in before and move.matches(t)
+                if t.transfer_id not in before and t.transfer_id not in taken and move.matches(t)
             ]
             left = end - self._clock.monotonic()
             if left <= 0 or len(found) > 1:
