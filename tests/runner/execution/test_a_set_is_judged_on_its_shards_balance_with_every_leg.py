@@ -8,7 +8,6 @@ spread and two fees lost on a set that could never be whole."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.models import Balance, ExchangeStatus, Market, decode_answer
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
-from tests.runner.fakes import FakeClient, Rig, quiet_market_maker
+from tests.runner.execution.shard_rig import on_shards
+from tests.runner.fakes import Rig, quiet_market_maker
 
 # the quiet scenario's books stand still: HOLD's YES ask is 0.62, CUT's 0.35 (one event's)
 HOLD = "KXFEDDECISION-SIM-DEC-H0"
@@ -30,63 +29,14 @@ ON_TWO = (HOLD, CUT)
 def shard_two(monkeypatch: pytest.MonkeyPatch) -> dict[str, Decimal]:
     """HOLD and CUT on shard 2, every other market on shard 0; the balance's breakdown puts
     `held["two"]` on shard 2 and the rest on shard 0."""
-    return _on_shards(monkeypatch, alone=False)
+    return on_shards(monkeypatch, ON_TWO, alone=False)
 
 
 @pytest.fixture
 def one_shard(monkeypatch: pytest.MonkeyPatch) -> dict[str, Decimal]:
     """An account of one shard: every market on shard 0, the balance's breakdown lists shard 0
     alone, holding `held["two"]`, the whole balance."""
-    return _on_shards(monkeypatch, alone=True)
-
-
-def _on_shards(monkeypatch: pytest.MonkeyPatch, *, alone: bool) -> dict[str, Decimal]:
-    held = {"two": Decimal("8")}
-    market_of, markets_of = FakeClient.get_market, FakeClient.iter_markets
-    balance_of = FakeClient.get_balance
-    listed = (0,) if alone else (0, 2)
-
-    def placed(market: Market) -> Market:
-        index = 2 if market.ticker in ON_TWO and not alone else 0
-        return decode_answer(Market, {**market.raw, "exchange_index": index})
-
-    def get_market(self: FakeClient, ticker: str) -> Market:
-        return placed(market_of(self, ticker))
-
-    def iter_markets(self: FakeClient, **filters: Any) -> Iterator[Market]:
-        return (placed(m) for m in markets_of(self, **filters))
-
-    def get_balance(self: FakeClient) -> Balance:
-        total = held["two"] if alone else balance_of(self).balance
-        breakdown = [{"exchange_index": 0, "balance": str(total - held["two"])}]
-        if alone:
-            breakdown = [{"exchange_index": 0, "balance": str(total)}]
-        else:
-            breakdown.append({"exchange_index": 2, "balance": str(held["two"])})
-        return decode_answer(
-            Balance, {"balance_dollars": str(total), "balance_breakdown": breakdown}
-        )
-
-    def get_shard_statuses(self: FakeClient) -> tuple[Any, ...]:
-        shards = [
-            {
-                "exchange_index": n,
-                "exchange_active": True,
-                "trading_active": True,
-                "intra_exchange_transfers_active": True,
-            }
-            for n in listed
-        ]
-        status = {"exchange_active": True, "trading_active": True}
-        return decode_answer(
-            ExchangeStatus, {**status, "exchange_index_statuses": shards}
-        ).per_shard()
-
-    monkeypatch.setattr(FakeClient, "get_market", get_market)
-    monkeypatch.setattr(FakeClient, "iter_markets", iter_markets)
-    monkeypatch.setattr(FakeClient, "get_balance", get_balance)
-    monkeypatch.setattr(FakeClient, "get_shard_statuses", get_shard_statuses, raising=False)
-    return held
+    return on_shards(monkeypatch, ON_TWO, alone=True)
 
 
 def _leg(ticker: str, price: str) -> Intent:
