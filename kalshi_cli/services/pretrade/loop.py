@@ -323,7 +323,17 @@ class _LoopSource:
         return self.risk.books(self.intent.ticker)
 
     def shard(self) -> ShardBalances | None:
-        return self.account.reads.shard(self.intent.ticker)
+        """The market's shard and each shard's balance, less what the loop's orders spend there,
+        given back what the orders a replacement replaces hold (the exchange frees it as it
+        takes the replacement), as an amend by hand is judged."""
+        intent = self.intent
+        record = self.account.reads.shard(intent.ticker)
+        freed = LoopAccount.replaced(intent, self.seen.view)
+        if record is None or not freed:
+            return record
+        spent = dict(record.spent)
+        spent[record.shard] = spent.get(record.shard, ZERO) - freed
+        return replace(record, spent=spent)
 
 
 @dataclass(frozen=True)

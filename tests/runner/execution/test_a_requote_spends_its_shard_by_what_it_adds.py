@@ -64,3 +64,24 @@ def test_a_bigger_requote_spends_what_it_adds_on_its_shard(rig: Rig, amends: boo
     # $2.00 of it still fits
     fits = replace(more, count=Decimal(6))
     assert rig.loop.executor.denials(fits, last_data_at=now) == []
+
+
+@pytest.mark.parametrize("amends", [True, False], ids=["amended", "cancelled-and-sent"])
+def test_a_requote_on_a_shard_its_quote_used_up_is_judged_with_what_that_quote_holds(
+    rig: Rig, amends: bool
+) -> None:
+    """Quoted 20 at $0.40, all the $8 the shard holds: a requote a cent lower ($7.80) goes, as
+    the exchange takes it (the order it replaces gives its $8.00 back), and the shard is not
+    said short; a requote past the $8 is denied."""
+    rig.loop.executor.amends.enabled = amends
+    now = rig.clock.wall()
+    assert rig.loop.executor.execute(replace(QUOTE, count=Decimal(20)), last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    lower = replace(QUOTE, price=Decimal("0.39"), count=Decimal(20), replaces=(resting.order_id,))
+    past = replace(lower, price=Decimal("0.41"))
+    denials = rig.loop.executor.denials(past, last_data_at=now)
+    assert [v.code for v in denials] == [Code.SHARD_BALANCE]
+    assert "the order needs $8.20, shard 2 holds $8.00" in denials[0].detail
+    assert rig.loop.executor.execute(lower, last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    assert (resting.price, resting.remaining) == (Decimal("0.39"), 20)
