@@ -469,7 +469,7 @@ class MoneyMover:
             raise
         if intents is not None and intent is not None:
             try:
-                intents.close(intent, "made", transfer_id)
+                self._made(move, intent, transfer_id, looked_up)
             except StoreError as exc:  # left open: the next run finds it made
                 raise TransferNotRecorded(
                     f"transfer {transfer_id} ({move.describe()}) was made, but the state file "
@@ -478,6 +478,23 @@ class MoneyMover:
                     "the history; do not send it again",
                 ) from exc
         return transfer_id, looked_up
+
+    def _made(self, move: Move, intent: int, transfer_id: str, looked_up: bool) -> None:
+        """The written move closed made by `transfer_id`: answered, it is ours; found in the
+        history, it is claimed only if no other move claimed it since the lookup's last look
+        (`claim`), else the outcome stays unknown and the move open."""
+        intents = self._intents
+        assert intents is not None
+        if not looked_up:
+            intents.close(intent, "made", transfer_id)
+        elif not intents.claim(intent, transfer_id):
+            raise TransferOutcomeUnknown(
+                f"the transfer of {move.describe()} was sent and its answer lost; transfer "
+                f"{transfer_id} was claimed by another move while it was looked up; "
+                f"{self.where(move)}",
+                hint="`kalshi shard transfers` shows what the exchange has; the next `kalshi "
+                "shard move` looks this one up again",
+            )
 
     def settle_earlier(self, *, wait: bool = True) -> list[EarlierMove]:
         """Each move an earlier run wrote and never saw answered, looked up in the transfer
@@ -496,7 +513,11 @@ class MoneyMover:
             ids = tuple(t.transfer_id for t in found)
             outcome = "not_made" if not ids else "made" if len(ids) == 1 else "ambiguous"
             made = ids[0] if outcome == "made" else None
-            self._intents.close(intent.intent_id, outcome, made)
+            if made is not None:
+                if not self._intents.claim(intent.intent_id, made):
+                    continue  # claimed by another run meanwhile: looked up again next time
+            else:
+                self._intents.close(intent.intent_id, outcome, made)
             settled.append(EarlierMove(move, intent.created_at, outcome, made, ids))
         return settled
 
