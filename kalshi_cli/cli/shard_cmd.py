@@ -338,6 +338,7 @@ def allocate_command(
     Example: kalshi shard allocate 0=40 2=60 --reserve max
     """
     from kalshi_cli.cli._services import confirm_on_prod
+    from kalshi_cli.services.shards import refuse_unlisted_shards
 
     shares_given, reservation = _allocation_request(shares or [], reserve, off)
     app, out = begin(env, as_json=as_json)
@@ -346,6 +347,7 @@ def allocate_command(
         confirm_on_prod(app, "turn off the target balance allocation", yes=yes)
         portfolio.clear_target_allocation()
     elif shares_given:
+        refuse_unlisted_shards(app.client(auth=True), shares_given)
         wanted = " ".join(f"{i}={p}" for i, p in sorted(shares_given.items()))
         confirm_on_prod(app, f"set the target balance allocation to {wanted}", yes=yes)
         portfolio.set_target_allocation(shares_given, reservation)

@@ -604,6 +604,19 @@ def opening_cost(intent: Intent, view: PositionView) -> Decimal:
     return count * price
 
 
+def resting_cost(view: PositionView, order_ids: Sequence[str]) -> Decimal:
+    """What the resting orders `order_ids` of `view` commit now (what rests of each x the price
+    of the side it adds): given back when they are amended or replaced."""
+    return sum(
+        (
+            o.remaining * added_price(o.action, o.price)
+            for o in view.resting
+            if o.order_id in order_ids
+        ),
+        start=ZERO,
+    )
+
+
 def taking_fee(
     count: Decimal,
     price: Decimal,
@@ -646,10 +659,10 @@ class ShardBalanceRule:
     """Kalshi runs several matching engines (exchange shards), each with its own balance, and
     checks an order's collateral inside its market's shard: an order whose cost
     (`shard_cost`) is over what its market's shard holds is refused before it is sent, naming
-    the `kalshi shard move` that would cover it, or that no other shard holds it. With no
-    shard balances told (a key restricted to a subaccount), or no other shard listed (an
-    account of one shard), the balance check and the exchange hold the order to the balance
-    alone."""
+    the `kalshi shard move` that would cover it, or that no other shard holds it: on an
+    account of one shard too (the breakdown lists no other), whose shard's balance is the
+    account's, since the trade loop has no balance check of its own. With no shard balances
+    told (a key restricted to a subaccount), the exchange holds the order alone."""
 
     code = Code.SHARD_BALANCE
     about = About(
@@ -666,13 +679,9 @@ class ShardBalanceRule:
         need, fee = _shard_cost(intent, ctx.position, ctx.fee_rates)
         here = shards.shard
         have = shards.available(here)
-        others = [n for n in sorted(shards.balances) if n != here]
-        # an account of one shard (the breakdown lists no other): its balance is the
-        # account's, which the balance check (INSUFFICIENT_BALANCE) or the exchange holds it
-        # to; with shards listed, the shard's money is known, whatever the others hold
-        if need <= have or not others:
+        if need <= have:
             return _ALLOWED[self.code]
-        available = {n: shards.available(n) for n in others}
+        available = {n: shards.available(n) for n in shards.balances if n != here}
         line = shard_move(here, need - have, available, shards.subaccount)
         if line is not None:
             move = f"`{line}` would cover it"

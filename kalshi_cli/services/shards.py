@@ -105,9 +105,8 @@ def loop_shards_short(state: Path, now: float) -> list[int]:
     `LIVE_BEAT_S` at `now`, unix seconds) holds short of money: its orders there denied or
     refused for the shard's balance, whatever shards the config's markets are on."""
     beat = _loop_beat(state)
-    if beat is None or not beat.live(now):
-        return []
-    return (beat.shards_held or {}).get("short", [])
+    held = None if beat is None else beat.shards_held_now(now)
+    return (held or {}).get("short", [])
 
 
 def shard_lines(
@@ -347,21 +346,8 @@ def refuse_unknown_places(
     maintenance (its `exchange_active` false). Returns each listed shard's status."""
     for number in dict.fromkeys(subaccounts):
         client.subaccounts.require_subaccount(number)
-    status = client.exchange.get_exchange_status()
-    if not status.shards and not status.exchange_active:
-        # a status listing no shard says nothing of shards but 0: an exchange down (its 5xx
-        # answer in the status's shape) names no shard it lacks
-        raise TransferRefused(
-            "the exchange is not active now (exchange_active is false); nothing was sent",
-            code="exchange_inactive",
-            hint="`kalshi exchange status` shows when it is again",
-        )
-    listed = {s.exchange_index: s for s in status.per_shard()}
     shards = tuple(shards)
-    for index in shards:
-        if index not in listed:
-            known = ", ".join(str(i) for i in sorted(listed))
-            raise UsageError(f"the exchange has no shard {index} (it lists {known})")
+    listed = refuse_unlisted_shards(client, shards)
     for index in shards:
         if not listed[index].exchange_active:
             # "no longer taking any state changes at all" (the spec), whatever its transfers
@@ -372,6 +358,28 @@ def refuse_unknown_places(
                 code="shard_inactive",
                 hint="`kalshi shard list` shows when it does again",
             )
+    return listed
+
+
+def refuse_unlisted_shards(client: KalshiClient, shards: Iterable[int]) -> dict[int, ShardStatus]:
+    """Before anything naming `shards` is sent (a transfer, a target allocation): each is one
+    the exchange lists (a usage error, exit 2, otherwise); an exchange whose status says it is
+    not active and lists no shard (its answer to a 5xx) is refused (exit 9), never called one
+    without the shard. Returns each listed shard's status."""
+    status = client.exchange.get_exchange_status()
+    if not status.shards and not status.exchange_active:
+        # a status listing no shard says nothing of shards but 0: an exchange down (its 5xx
+        # answer in the status's shape) names no shard it lacks
+        raise TransferRefused(
+            "the exchange is not active now (exchange_active is false); nothing was sent",
+            code="exchange_inactive",
+            hint="`kalshi exchange status` shows when it is again",
+        )
+    listed = {s.exchange_index: s for s in status.per_shard()}
+    for index in shards:
+        if index not in listed:
+            known = ", ".join(str(i) for i in sorted(listed))
+            raise UsageError(f"the exchange has no shard {index} (it lists {known})")
     return listed
 
 
@@ -461,7 +469,7 @@ class MoneyMover:
             raise
         if intents is not None and intent is not None:
             try:
-                intents.close(intent, "made", transfer_id)
+                self._made(move, intent, transfer_id, looked_up)
             except StoreError as exc:  # left open: the next run finds it made
                 raise TransferNotRecorded(
                     f"transfer {transfer_id} ({move.describe()}) was made, but the state file "
@@ -471,6 +479,23 @@ class MoneyMover:
                 ) from exc
         return transfer_id, looked_up
 
+    def _made(self, move: Move, intent: int, transfer_id: str, looked_up: bool) -> None:
+        """The written move closed made by `transfer_id`: answered, it is ours; found in the
+        history, it is claimed only if no other move claimed it since the lookup's last look
+        (`claim`), else the outcome stays unknown and the move open."""
+        intents = self._intents
+        assert intents is not None
+        if not looked_up:
+            intents.close(intent, "made", transfer_id)
+        elif not intents.claim(intent, transfer_id):
+            raise TransferOutcomeUnknown(
+                f"the transfer of {move.describe()} was sent and its answer lost; transfer "
+                f"{transfer_id} was claimed by another move while it was looked up; "
+                f"{self.where(move)}",
+                hint="`kalshi shard transfers` shows what the exchange has; the next `kalshi "
+                "shard move` looks this one up again",
+            )
+
     def settle_earlier(self, *, wait: bool = True) -> list[EarlierMove]:
         """Each move an earlier run wrote and never saw answered, looked up in the transfer
         history and closed, oldest first: one new transfer of its shards and amount that no other
@@ -479,19 +504,20 @@ class MoneyMover:
         if self._intents is None:
             return []
         settled = []
-        taken = self._intents.claimed()  # a transfer is one move's: never claimed twice
         for intent in self._intents.open_intents():
             move = Move(intent.amount, intent.source, intent.target, intent.subaccount)
-            known = set(intent.known) | taken
             left = intent.created_at + self._lookup_s - self._clock.wall()
             if left > 0 and not wait:
                 continue  # one listed now may not be the only one by the window's end
-            found = self._in_window(move, known, max(left, 0.0))
+            found = self._in_window(move, set(intent.known), max(left, 0.0))
             ids = tuple(t.transfer_id for t in found)
             outcome = "not_made" if not ids else "made" if len(ids) == 1 else "ambiguous"
             made = ids[0] if outcome == "made" else None
-            taken.update(ids[:1] if made else ())
-            self._intents.close(intent.intent_id, outcome, made)
+            if made is not None:
+                if not self._intents.claim(intent.intent_id, made):
+                    continue  # claimed by another run meanwhile: looked up again next time
+            else:
+                self._intents.close(intent.intent_id, outcome, made)
             settled.append(EarlierMove(move, intent.created_at, outcome, made, ids))
         return settled
 
@@ -509,7 +535,8 @@ class MoneyMover:
     def _find(self, move: Move, before: set[str], lost: TransferOutcomeUnknown) -> str:
         """The id of the transfer whose answer was lost: the one new transfer of these shards and
         amount in the history `lookup_s` after it was sent (`_in_window`). None, or more than
-        one: the outcome stays unknown, and nothing is sent again."""
+        one: the outcome stays unknown, and nothing is sent again. A transfer another move
+        claimed is not this one's (`_in_window`)."""
         try:
             found = self._in_window(move, before, self._lookup_s)
         except KalshiError as exc:
@@ -531,13 +558,17 @@ class MoneyMover:
         now, looked at until then (or until two are listed): the history names no subaccount
         and the request carries no id of the sender's (the spec), so one listed early may be
         another's (a second run, another subaccount's move, a rebalance) with the lost one
-        still to come."""
+        still to come. A transfer some move of the state file was found made by (`claimed`,
+        read at each look: another run on it may claim one meanwhile) is that move's alone:
+        never one move's money told as another's."""
         end = self._clock.monotonic() + seconds
+        intents = self._intents
         while True:
+            taken = set() if intents is None else intents.claimed()
             found = [
                 t
                 for t in self._client.portfolio.iter_transfers()
-                if t.transfer_id not in before and move.matches(t)
+                if t.transfer_id not in before and t.transfer_id not in taken and move.matches(t)
             ]
             left = end - self._clock.monotonic()
             if left <= 0 or len(found) > 1:

@@ -328,6 +328,11 @@ class HeartbeatRecord:
             for key in ("short", "paused")
         }
 
+    def shards_held_now(self, now: float) -> dict[str, list[int]] | None:  # unix seconds
+        """`shards_held` of a live trade loop's beat (`live`); None for a dead loop's: what it
+        held says nothing of now, as its pause does not (`shown_state`)."""
+        return self.shards_held if self.live(now) else None
+
     def shown_state(self, stored: str, now: float) -> str:  # unix seconds
         """The trading state to show a person: the state file's (`stored`), or PAUSED when it
         is ACTIVE and this is a live trade loop's beat saying it is paused (no new orders,

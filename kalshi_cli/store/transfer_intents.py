@@ -58,6 +58,18 @@ class TransferIntentRepository:
             (outcome, transfer_id, self._db.clock.wall(), intent_id),
         )
 
+    def claim(self, intent_id: int, transfer_id: str) -> bool:
+        """The open move closed `made` by `transfer_id`, unless a move already was (False:
+        nothing written). One statement, so two runs on the file never both claim one
+        transfer, nor both close one move."""
+        cursor = self._db.write(
+            "UPDATE transfer_intents SET status = 'made', transfer_id = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'open' AND NOT EXISTS (SELECT 1 FROM transfer_intents "
+            "WHERE status = 'made' AND transfer_id = ?)",
+            (transfer_id, self._db.clock.wall(), intent_id, transfer_id),
+        )
+        return cursor.rowcount == 1
+
     def claimed(self) -> set[str]:
         """The transfers some move was closed `made` with."""
         rows = self._db.rows("SELECT transfer_id FROM transfer_intents WHERE status = 'made'")

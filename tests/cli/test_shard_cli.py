@@ -173,6 +173,18 @@ def test_a_bad_allocation_is_a_usage_error_and_sends_nothing(
     assert exchange.allocation_posts == []
 
 
+def test_an_allocation_to_a_shard_the_exchange_does_not_list_is_refused_and_sends_nothing(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """Shards 0 and 2 listed: shares for shard 1 are refused before anything is sent, as
+    `kalshi shard move` refuses an unknown shard."""
+    exchange = _two_shards()
+    result = kalshi(exchange, key, tmp_path, "shard", "allocate", "0=40", "1=60")
+    assert result.exit_code == 2, result.output
+    assert "the exchange has no shard 1 (it lists 0, 2)" in " ".join(result.output.split())
+    assert exchange.allocation_posts == []
+
+
 def test_on_prod_a_move_waits_for_a_yes(key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
     exchange = _two_shards()
     client = client_of(exchange, key, ManualClock())

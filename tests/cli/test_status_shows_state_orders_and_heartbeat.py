@@ -9,6 +9,7 @@ every figure it shows is known exactly.
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -190,7 +191,7 @@ def test_status_shows_the_positions_assigned_to_a_strategy(tmp_path: Path) -> No
 
 def test_status_names_the_shards_the_loop_holds_short_or_paused(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with Store.open(path, clock=ManualClock(START)) as store:
+    with Store.open(path, clock=ManualClock(time.time())) as store:
         held = {"short": [2], "paused": [3]}
         store.entries.heartbeat(source="trade", detail={"shards_held": held})
     as_json = kalshi(tmp_path, "--state", str(path), "status", "--json")
@@ -199,3 +200,18 @@ def test_status_names_the_shards_the_loop_holds_short_or_paused(tmp_path: Path) 
     for_people = kalshi(tmp_path, "--state", str(path), "status")
     [line] = [x for x in for_people.stdout.splitlines() if x.startswith("loop shards: ")]
     assert line.startswith("loop shards: short 2 (") and "; paused 3 (" in line
+
+
+def test_status_names_no_shards_held_by_a_loop_that_no_longer_beats(tmp_path: Path) -> None:
+    """A loop's last heartbeat older than 60 s is a dead loop's: what it held says nothing of
+    now, as its pause does not (`loop_paused`)."""
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=ManualClock(time.time() - 120)) as store:
+        held = {"short": [2], "paused": [3]}
+        store.entries.heartbeat(source="trade", detail={"shards_held": held, "paused": True})
+    as_json = kalshi(tmp_path, "--state", str(path), "status", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.stdout)
+    assert "loop_shards" not in document and document["loop_paused"] is False
+    for_people = kalshi(tmp_path, "--state", str(path), "status")
+    assert not [x for x in for_people.stdout.splitlines() if x.startswith("loop shards")]

@@ -98,14 +98,15 @@ def test_without_shard_balances_the_exchange_holds_the_order_alone() -> None:
     assert ShardBalanceRule().check(buy(), ctx(None)).allowed
 
 
-def test_an_account_of_one_shard_is_left_to_the_balance_check_and_one_of_several_is_not() -> None:
-    """One shard listed: its balance is the account's, which the balance check
-    (`INSUFFICIENT_BALANCE`) and the exchange hold the order to. Several listed: the shard's
-    money is known, and an order past it is refused though no other shard holds money."""
-    assert ShardBalanceRule().check(buy(), ctx({2: "1.00"})).allowed
-    verdict = ShardBalanceRule().check(buy(), ctx({0: "0", 2: "1.00"}))
-    assert not verdict.allowed
-    assert "no other shard holds $3.00: fund shard 2" in verdict.detail
+def test_an_account_of_one_shard_is_held_to_its_shards_balance_as_one_of_several_is() -> None:
+    """One shard listed is still a shard with a balance (the loop has no balance check of its
+    own): an order past it is refused, told to fund it, as on an account of several shards
+    where no other holds money."""
+    for balances in ({2: "1.00"}, {0: "0", 2: "1.00"}):
+        verdict = ShardBalanceRule().check(buy(), ctx(balances))
+        assert not verdict.allowed, balances
+        assert "no other shard holds $3.00: fund shard 2" in verdict.detail
+    assert ShardBalanceRule().check(buy(), ctx({2: "4.00"})).allowed
 
 
 def test_what_orders_before_it_commit_on_the_shard_counts() -> None:

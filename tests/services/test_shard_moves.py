@@ -7,6 +7,7 @@ or does not exist."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -531,3 +532,83 @@ def test_a_transfer_an_earlier_run_found_made_is_never_a_later_runs_move(
     clock.advance(11)
     later = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
     assert [(e.outcome, e.transfer_id) for e in later] == [("not_made", None)]
+
+
+class AnotherRunClaimsItsMoveFirst(ShardExchange):
+    """Two `kalshi shard move` runs of $25 from shard 0 to shard 2 on one state file at once:
+    ours has read the history and writes its move; its request is lost before it reaches the
+    exchange, while the other run's, like it, is made as tr-1 and claimed by that run."""
+
+    store: Store
+
+    def _transfer(self, body: dict[str, Any]) -> httpx.Response:
+        if not self.posts:
+            self.answer = "sent"
+            other = self.store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+            made = json.loads(super()._transfer(body).content)["transfer_id"]
+            self.store.transfer_intents.close(other, "made", made)
+            raise httpx.ReadTimeout("timed out")  # ours never landed
+        return super()._transfer(body)
+
+
+def test_a_lost_answer_is_never_found_in_a_transfer_another_run_claimed(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """The history lists one like transfer, and another run's move claimed it: it is not ours,
+    so our lost answer stays unknown and our move open, to be looked up again, never told made
+    with the other run's money."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherRunClaimsItsMoveFirst({(0, 0): D("100"), (0, 2): D("0")})
+    exchange.store = store
+    with pytest.raises(TransferOutcomeUnknown) as raised:
+        _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    assert "no such transfer in the history" in raised.value.one_line()
+    (ours,) = store.transfer_intents.open_intents()
+    assert ours.transfer_id is None
+    assert store.transfer_intents.claimed() == {"tr-1"}
+
+
+class AnotherRunClaimsAfterTheLastLook(ShardExchange):
+    """Ours lost before it reached the exchange; the other run's like transfer (tr-1) made, and
+    claimed by that run just after our lookup's last read of the history listed it unclaimed."""
+
+    store: Store
+    clock: ManualClock
+    window_s = 10.0
+    first_look: float | None = None
+
+    def _transfer(self, body: dict[str, Any]) -> httpx.Response:
+        if not self.posts:
+            self.answer = "sent"
+            super()._transfer(body)
+            raise httpx.ReadTimeout("timed out")  # ours never landed
+        return super()._transfer(body)
+
+    def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        answer = super()._read(path, params)
+        if path == "/portfolio/intra_exchange_instance_transfers":
+            now = self.clock.monotonic()
+            self.first_look = now if self.first_look is None else self.first_look
+            if now >= self.first_look + self.window_s:
+                other = self.store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+                self.store.transfer_intents.close(other, "made", "tr-1")
+        return answer
+
+
+def test_a_transfer_claimed_by_another_run_as_the_lookup_ends_is_not_claimed_twice(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """The other run claims tr-1 between our last look and our claim: the claim is one write
+    that takes a transfer no move holds, so ours is refused, stays open and unknown, and tr-1 is
+    one move's."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherRunClaimsAfterTheLastLook({(0, 0): D("100"), (0, 2): D("0")})
+    exchange.store, exchange.clock = store, clock
+    with pytest.raises(TransferOutcomeUnknown) as raised:
+        _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    assert "tr-1 was claimed by another move" in raised.value.one_line()
+    (ours,) = store.transfer_intents.open_intents()
+    assert ours.transfer_id is None
+    assert store.transfer_intents.claimed() == {"tr-1"}

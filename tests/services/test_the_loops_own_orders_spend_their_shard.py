@@ -2,8 +2,8 @@
 (services/pretrade/loop.py `LoopAccount.sent`, `LoopReads`): each order sent spends what it may
 commit there, its taker fee with it when it takes now or dies, until a balance read sent after
 it shows what it took. A read sent before an order, or at the same moment, does not show it; a
-replacement gives back what the orders it replaces held, and contracts that close a position
-commit nothing."""
+replacement spends its new cost less what the orders it replaces held, and contracts that close
+a position commit nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from decimal import Decimal as D
 
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.services.pretrade.loop import LoopAccount, LoopReads, shard_records
-from kalshi_cli.vocabulary.decisions import Intent, PositionView
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.risk.fakes import START, make
 
@@ -88,17 +88,33 @@ def test_an_order_that_takes_now_spends_its_taker_fee_with_its_cost():
     assert available(account.reads) == D("79.65")
 
 
-def test_a_replacement_and_contracts_that_close_a_position_spend_nothing():
+def test_contracts_that_close_a_position_spend_nothing():
     engine, *_ = make(RiskLimits())
     account = LoopAccount(engine, reads())
-    account.sent(bid(replaces=("o-1",)), PositionView)
-    assert available(account.reads) == D("100")
     # 10 NO held: a YES bid of 10 closes them and opens nothing; of 14, opens 4 ($2.00)
     views = {T: PositionView(T, position=D(-10))}
     account.sent(bid(tif=TimeInForce.IOC), views.__getitem__)
     assert available(account.reads) == D("100")
     account.sent(bid(count="14"), views.__getitem__)
     assert available(account.reads) == D("98.00")
+
+
+def test_a_replacement_spends_its_new_cost_less_what_the_order_it_replaces_held():
+    """A requote of 10 at $0.50 ($5.00) in place of 4 resting at $0.50 ($2.00) commits $3.00
+    more on its shard the moment it goes (an amend: the order rests at its new terms); one in
+    place of more than it costs commits nothing more. The orders it replaces are read from the
+    view it goes with, or handed (`freed`) when they were cancelled before it went."""
+    engine, *_ = make(RiskLimits())
+    account = LoopAccount(engine, reads())
+    resting = (RestingOrder("o-1", Side.YES, Action.BUY, D("0.50"), D(4)),)
+    views = {T: PositionView(T, resting=resting)}
+    account.sent(bid(replaces=("o-1",)), views.__getitem__)
+    assert available(account.reads) == D("97.00")
+    account.sent(bid(count="3", replaces=("o-1",)), views.__getitem__)
+    assert available(account.reads) == D("97.00")
+    # its cancels answered first, the order gone from the view: what it held is handed
+    account.sent(bid(replaces=("o-1",)), PositionView, freed=D("2.00"))
+    assert available(account.reads) == D("94.00")
 
 
 def test_a_sets_leg_held_apart_stays_spent_through_a_balance_read_until_given_back():

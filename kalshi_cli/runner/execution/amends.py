@@ -132,8 +132,9 @@ class Amends:
     ) -> bool:
         """Amend `order` (`amendable`) to the intent's price and size, off the deciding path;
         False when the state file does not hold it resting on the same terms (nothing is sent:
-        the requote goes as a cancel and a new order). `taken`: the order-rate slot taken as
-        it goes; `beside`: the intent counted as resting beside the order until the function
+        the requote goes as a cancel and a new order). `taken`: called as it goes (its slot of
+        the order-rate cap, what it commits on its shard); `beside`: the intent counted as
+        resting beside the order until the function
         it returns is called (the outbox's `replacing_until`); `then` is handed what the amend
         filled at once, or None when it did not go through."""
         book = to_book(intent.side, intent.action, intent.price)

@@ -159,6 +159,8 @@ class LoopExecutor:
         # until the cancels are answered it counts as resting, the orders it replaces too, and
         # its slot of the order-rate cap is taken now, as an order's that goes at once: with
         # workers the cancels are answered after other decisions, which must count it
+        # what the orders it replaces hold, read while they rest: given back by their cancels
+        freed = self._account.replaced(intent, self.outbox.queued_view)
         answered = self.outbox.replacing_until(intent)
         slot = self._risk.record_sent()
 
@@ -176,16 +178,17 @@ class LoopExecutor:
                 self._risk.give_back(slot)
                 return then(None)
             if self.cancels.shortfalls == shortfalls:
-                return self._send(going, batch=batch, then=then, slot=slot)
+                return self._send(going, batch=batch, then=then, slot=slot, freed=freed)
 
             # a replaced order filled before its cancel landed, and the view has not seen
             # that fill: read it, and ask the risk engine again with it counted (and its own
-            # slot not: it takes one afresh if allowed)
+            # slot not: it takes one afresh if allowed); what its cancel gave back is not
+            # known, so none is counted
             def read(_: int) -> None:
                 self._risk.give_back(slot)
                 if self.guard.backing_off or self.denials(going, last_data_at=last_data_at):
                     return then(None)
-                self._send(going, batch=batch, then=then)
+                self._send(going, batch=batch, then=then, freed=ZERO)
 
             self.fills.read_for((intent.ticker,), then=read)
 
@@ -263,9 +266,14 @@ class LoopExecutor:
         # beside its order until then; without, its answer is booked before anything else is
         # decided, and nothing would read it there
         beside = self.outbox.replacing_until if self._threaded else _beside_nothing
-        return self.amends.submit(
-            intent, order, taken=self._risk.record_sent, beside=beside, then=then
-        )
+
+        def taken() -> None:
+            # as it goes: its slot of the order-rate cap, and what it commits on its shard
+            # beyond what the order held at its old terms (read while it rests so)
+            self._risk.record_sent()
+            self._account.sent(intent, self.outbox.queued_view)
+
+        return self.amends.submit(intent, order, taken=taken, beside=beside, then=then)
 
     def _send(
         self,
@@ -274,9 +282,11 @@ class LoopExecutor:
         batch: bool,
         then: Callable[[Decimal | None], None],
         slot: float | None = None,
+        freed: Decimal | None = None,
     ) -> None:
         """An allowed order on its way; `slot`: its slot of the order-rate cap, when taken as
-        it was allowed (a replacement's, before its cancels)."""
+        it was allowed (a replacement's, before its cancels); `freed`: what the orders a
+        replacement replaced held, given back by their cancels (`LoopAccount.sent`)."""
         if self.stopping:
             if slot is not None:
                 self._risk.give_back(slot)
@@ -288,7 +298,7 @@ class LoopExecutor:
             # its slot of the order-rate cap is taken now, so the decisions after it count it
             self._risk.record_sent()
         # what it may commit on its shard is spent there until a balance read shows it
-        self._account.sent(intent, self.outbox.queued_view)
+        self._account.sent(intent, self.outbox.queued_view, freed)
         if not self.outbox.send(intent, batch=batch, then=then):
             return
         if len(self.outbox.queued) >= self.outbox.batch_size():

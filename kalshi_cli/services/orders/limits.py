@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from kalshi_cli.client.subaccounts import has_subaccount, no_subaccount
 from kalshi_cli.risk.engine import limit_rules
-from kalshi_cli.risk.rules import Code, opening_count, taking_fee
+from kalshi_cli.risk.rules import Code, opening_count, resting_cost, taking_fee
 from kalshi_cli.risk.state import state_named
 from kalshi_cli.services.fees import load_fee_models
 from kalshi_cli.services.pretrade.account import (
@@ -39,7 +39,6 @@ from kalshi_cli.vocabulary.units import (
     BookSide,
     Side,
     TimeInForce,
-    added_price,
     fmt_count,
     fmt_money,
 )
@@ -164,16 +163,18 @@ class PreTradeChecks:
         book_side: BookSide,
         price: Decimal,
         reads: MarketReads,
-    ) -> None:
+    ) -> Decimal:
         """A buy costs count x `price` (of the side bought), plus the taker fee on every contract
         for an order that takes or dies now (IOC, FOK), at the market's own fees
         (`services.fees`); a GTC order is held to its cost alone (`taking_fee`, the rule its
         shard's balance is held by too). A fee the model cannot price is
         the exchange's to refuse. Over the balance of the order's subaccount, less what orders
         prepared before it may cost, it is refused. Sells and reduce-only orders are not held to
-        it, nor the contracts of a buy that close a position held on the other side."""
+        it, nor the contracts of a buy that close a position held on the other side. Returns
+        what it spends of the balance, for the caller to spend once every check has passed
+        (`reads.spent`)."""
         if request.action is not Action.BUY or request.reduce_only:
-            return
+            return ZERO
         tif = request.time_in_force
         rates = None
         if tif is not TimeInForce.GTC:
@@ -201,7 +202,7 @@ class PreTradeChecks:
                     hint="lower --count or the price, or fund the account",
                 )
             need = opening_need
-        reads.spent += need
+        return need
 
     def _fees(self, market: Market) -> FeeModel | None:
         """The market's own fees, or None for fees the model cannot price (the exchange's to
@@ -267,7 +268,7 @@ class PreTradeChecks:
             return reads.added.get(t) or account.views(reads).get(t) or PositionView(t)
 
         committed = intent(grown if amending is None else amending[1])
-        freed = ZERO if amending is None else _resting_cost(base, amending[0])
+        freed = ZERO if amending is None else resting_cost(base, (amending[0],))
         seen = OrderView(view, everything, committed, freed)
         denials = account.judge(limit_rules(self.limits), asked, seen, reads)
         if denials:
@@ -317,14 +318,6 @@ def _read_ahead(context: OrderContext, now: float) -> Callable[[], object]:
         return catch_up(client, context.store, now=now, listed=listed)
 
     return book
-
-
-def _resting_cost(view: PositionView, order_id: str) -> Decimal:
-    """What the resting order `order_id` commits now, given back when it is amended."""
-    for order in view.resting:
-        if order.order_id == order_id:
-            return order.remaining * added_price(order.action, order.price)
-    return ZERO
 
 
 def _refusal(

@@ -236,6 +236,9 @@ class OrderService:
             book = to_book(request.side, request.action, request.price)
             price = added_price(request.action, request.price)
             cost = request.count * price
+            # the account's balance first: on an account of one shard it is the shard's too,
+            # and its refusal says so in the account's words; spent once every check passed
+            spends = self.checks.check_balance(request, market, book.book_side, price, reads)
             exposure_after = self.checks.check_limits(
                 request.ticker,
                 book.book_side,
@@ -245,8 +248,7 @@ class OrderService:
                 reduce_only=request.reduce_only,
                 time_in_force=request.time_in_force,
             )
-            # last: it spends the balance
-            self.checks.check_balance(request, market, book.book_side, price, reads)
+            reads.spent += spends
         create_kwargs: dict[str, Any] = {
             "ticker": market.ticker,
             "book_side": book.book_side,

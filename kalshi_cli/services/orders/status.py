@@ -127,8 +127,8 @@ def loop_short_text(short: list[int]) -> str:
     return f"the trade loop holds shard {', '.join(map(str, short))} short ({SHORT_WHY})"
 
 
-def _loop_shards(beat: HeartbeatRecord | None) -> dict[str, list[int]] | None:
-    return None if beat is None else beat.shards_held
+def _loop_shards(beat: HeartbeatRecord | None, now: float) -> dict[str, list[int]] | None:
+    return None if beat is None else beat.shards_held_now(now)
 
 
 def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:
@@ -248,7 +248,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         loop_subaccount=None if beat is None else beat.loop_subaccount,
         loop_lag=_loop_lag(beat),
         loop_strategy=_loop_strategy(beat),
-        loop_shards=_loop_shards(beat),
+        loop_shards=_loop_shards(loop_beat, wall),
         strategies=rows,
         assignments=tuple({"ticker": t, "strategy": s} for t, s in assigned.items()),
         sets_not_ended=broken,

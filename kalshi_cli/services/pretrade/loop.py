@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.risk.rules import RiskContext, ShardBalances, shard_cost
+from kalshi_cli.risk.rules import RiskContext, ShardBalances, resting_cost, shard_cost
 from kalshi_cli.services.pretrade.context import risk_context
 from kalshi_cli.services.pretrade.events import EventReader, EventReads
 from kalshi_cli.services.pretrade.settings import event_limited, refusing_rules
@@ -199,13 +199,29 @@ class LoopAccount:
         each reported by the engine."""
         return self._risk.evaluate(intent, self.context(intent, seen), self.rules)
 
-    def sent(self, intent: Intent, view: Callable[[str], PositionView]) -> None:
+    def sent(
+        self,
+        intent: Intent,
+        view: Callable[[str], PositionView],
+        freed: Decimal | None = None,
+    ) -> None:
         """An allowed order on its way, `view` each market's: what it may commit on its shard
         (`shard_cost`) is spent there until the next balance read (`LoopReads.sent`). A
-        replacement is not counted: the orders it replaces give back what they held."""
+        replacement (an amend, or a new order once its cancels are answered) commits its new
+        cost less what the orders it replaces held (`freed`; None: as `replaced` reads them in
+        `view`, where they still rest)."""
         cost = self._commits(intent, view)
         if cost is not None:
-            self.reads.sent(intent.ticker, cost, self._risk.clock.monotonic())
+            given_back = self.replaced(intent, view) if freed is None else freed
+            self.reads.sent(intent.ticker, cost - given_back, self._risk.clock.monotonic())
+
+    @staticmethod
+    def replaced(intent: Intent, view: Callable[[str], PositionView]) -> Decimal:
+        """What the orders `intent` replaces hold now, as `view` shows them resting
+        (`resting_cost`; none: nothing)."""
+        if not intent.replaces:
+            return ZERO
+        return resting_cost(view(intent.ticker), intent.replaces)
 
     def held_apart(self, intent: Intent, view: Callable[[str], PositionView]) -> Callable[[], None]:
         """A leg of a set allowed and not sent yet (runner/execution/leg_sets.py): what it would
@@ -216,8 +232,8 @@ class LoopAccount:
 
     def _commits(self, intent: Intent, view: Callable[[str], PositionView]) -> Decimal | None:
         """What `intent` may commit on its market's shard (`shard_cost`); None: nothing
-        counted (a replacement, or a market of no known shard)."""
-        if intent.replaces or intent.ticker not in self.reads.shard_of:
+        counted (a market of no known shard)."""
+        if intent.ticker not in self.reads.shard_of:
             return None
         risk = self._risk
         rates = None
@@ -307,7 +323,17 @@ class _LoopSource:
         return self.risk.books(self.intent.ticker)
 
     def shard(self) -> ShardBalances | None:
-        return self.account.reads.shard(self.intent.ticker)
+        """The market's shard and each shard's balance, less what the loop's orders spend there,
+        given back what the orders a replacement replaces hold (the exchange frees it as it
+        takes the replacement), as an amend by hand is judged."""
+        intent = self.intent
+        record = self.account.reads.shard(intent.ticker)
+        freed = LoopAccount.replaced(intent, self.seen.view)
+        if record is None or not freed:
+            return record
+        spent = dict(record.spent)
+        spent[record.shard] = spent.get(record.shard, ZERO) - freed
+        return replace(record, spent=spent)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ spread and two fees lost on a set that could never be whole."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.models import Balance, ExchangeStatus, Market, decode_answer
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
-from tests.runner.fakes import FakeClient, Rig, quiet_market_maker
+from tests.runner.execution.shard_rig import on_shards
+from tests.runner.fakes import Rig, quiet_market_maker
 
 # the quiet scenario's books stand still: HOLD's YES ask is 0.62, CUT's 0.35 (one event's)
 HOLD = "KXFEDDECISION-SIM-DEC-H0"
@@ -30,50 +29,14 @@ ON_TWO = (HOLD, CUT)
 def shard_two(monkeypatch: pytest.MonkeyPatch) -> dict[str, Decimal]:
     """HOLD and CUT on shard 2, every other market on shard 0; the balance's breakdown puts
     `held["two"]` on shard 2 and the rest on shard 0."""
-    held = {"two": Decimal("8")}
-    market_of, markets_of = FakeClient.get_market, FakeClient.iter_markets
-    balance_of = FakeClient.get_balance
+    return on_shards(monkeypatch, ON_TWO, alone=False)
 
-    def placed(market: Market) -> Market:
-        index = 2 if market.ticker in ON_TWO else 0
-        return decode_answer(Market, {**market.raw, "exchange_index": index})
 
-    def get_market(self: FakeClient, ticker: str) -> Market:
-        return placed(market_of(self, ticker))
-
-    def iter_markets(self: FakeClient, **filters: Any) -> Iterator[Market]:
-        return (placed(m) for m in markets_of(self, **filters))
-
-    def get_balance(self: FakeClient) -> Balance:
-        total = balance_of(self).balance
-        breakdown = [
-            {"exchange_index": 0, "balance": str(total - held["two"])},
-            {"exchange_index": 2, "balance": str(held["two"])},
-        ]
-        return decode_answer(
-            Balance, {"balance_dollars": str(total), "balance_breakdown": breakdown}
-        )
-
-    def get_shard_statuses(self: FakeClient) -> tuple[Any, ...]:
-        shards = [
-            {
-                "exchange_index": n,
-                "exchange_active": True,
-                "trading_active": True,
-                "intra_exchange_transfers_active": True,
-            }
-            for n in (0, 2)
-        ]
-        status = {"exchange_active": True, "trading_active": True}
-        return decode_answer(
-            ExchangeStatus, {**status, "exchange_index_statuses": shards}
-        ).per_shard()
-
-    monkeypatch.setattr(FakeClient, "get_market", get_market)
-    monkeypatch.setattr(FakeClient, "iter_markets", iter_markets)
-    monkeypatch.setattr(FakeClient, "get_balance", get_balance)
-    monkeypatch.setattr(FakeClient, "get_shard_statuses", get_shard_statuses, raising=False)
-    return held
+@pytest.fixture
+def one_shard(monkeypatch: pytest.MonkeyPatch) -> dict[str, Decimal]:
+    """An account of one shard: every market on shard 0, the balance's breakdown lists shard 0
+    alone, holding `held["two"]`, the whole balance."""
+    return on_shards(monkeypatch, ON_TWO, alone=True)
 
 
 def _leg(ticker: str, price: str) -> Intent:
@@ -132,4 +95,23 @@ def test_a_set_whose_legs_together_fit_their_shard_goes_whole(
     assert rig.loop.portfolio.position(HOLD) == rig.loop.portfolio.position(CUT) == 10
     (done,) = _events(log, "group_done")
     assert done["status"] == "whole"
+    rig.loop.log.close()
+
+
+def test_a_set_whose_legs_together_cost_more_than_an_accounts_one_shard_holds_sends_none(
+    tmp_path: Path, one_shard: dict[str, Decimal]
+) -> None:
+    """The balance lists one shard, holding $8: one shard is still a shard with a balance, and
+    the loop has no balance check but its shard's. The pair, each leg fitting alone, is not
+    started for the exchange to break it; the denial says no other shard holds the rest."""
+    rig, log = _pair(tmp_path)
+    assert rig.client.requests == []
+    assert rig.loop.portfolio.position(HOLD) == rig.loop.portfolio.position(CUT) == 0
+    (dropped,) = _events(log, "group_dropped")
+    assert (dropped["ticker"], dropped["reason"]) == (CUT, "a leg was denied by the risk engine")
+    (denied,) = _events(log, "risk_denied")
+    assert denied["code"] == "SHARD_BALANCE"
+    assert denied["detail"].startswith(f"{CUT} trades on shard 0: the order needs $3.6"), denied
+    assert "no other shard holds" in denied["detail"] and "fund shard 0" in denied["detail"]
+    assert _events(log, "group_broken") == []
     rig.loop.log.close()

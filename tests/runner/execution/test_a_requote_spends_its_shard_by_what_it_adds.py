@@ -1,0 +1,87 @@
+"""A requote of the loop's own resting order spends its shard's balance by what it adds: its new
+cost less what the order it replaces held (services/pretrade/loop.py `LoopAccount.sent`), from
+the moment it goes until a balance read after it, whether it goes as an amend or as a cancel and
+a new order (runner/execution/execution.py). Counted as nothing, a bigger requote left the
+shard's tally short: the loop sent an order the exchange refused for collateral, and held the
+whole shard short."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.risk.rules import Code
+from kalshi_cli.vocabulary.decisions import Intent
+from kalshi_cli.vocabulary.units import Action, Side
+from tests.runner.execution.shard_rig import on_shards
+from tests.runner.fakes import Rig, quiet_market_maker
+
+# the quiet scenario's books stand still: HOLD's YES ask is 0.62
+HOLD = "KXFEDDECISION-SIM-DEC-H0"
+QUOTE = Intent(
+    HOLD,
+    Side.YES,
+    Action.BUY,
+    Decimal("0.40"),
+    Decimal(5),
+    Decimal("0.99"),
+    "a quote",
+    strategy="market-maker",
+    post_only=True,
+)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    """HOLD on shard 2, which holds $8; the loop quoting there by the test's hand."""
+    on_shards(monkeypatch, (HOLD,), alone=False)
+    made = quiet_market_maker(tmp_path, risk={"min_edge": "0", "stop_loss_share": "0"})
+    yield made
+    made.loop.log.close()
+
+
+@pytest.mark.parametrize("amends", [True, False], ids=["amended", "cancelled-and-sent"])
+def test_a_bigger_requote_spends_what_it_adds_on_its_shard(rig: Rig, amends: bool) -> None:
+    """Quoted 5 at $0.40 ($2.00, the shard then holds $6 for the loop), requoted to 15 ($6.00):
+    it adds $4.00, so $2 is left, and an order of $3.00 is denied before it is sent, never left
+    for the exchange to refuse."""
+    rig.loop.executor.amends.enabled = amends
+    now = rig.clock.wall()
+    assert rig.loop.executor.execute(QUOTE, last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    requote = replace(QUOTE, count=Decimal(15), replaces=(str(resting.order_id),))
+    assert rig.loop.executor.execute(requote, last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    assert resting.remaining == 15
+    more = replace(QUOTE, price=Decimal("0.30"), count=Decimal(10))
+    denials = rig.loop.executor.denials(more, last_data_at=now)
+    assert [v.code for v in denials] == [Code.SHARD_BALANCE]
+    assert "shard 2 holds $2.00" in denials[0].detail
+    # $2.00 of it still fits
+    fits = replace(more, count=Decimal(6))
+    assert rig.loop.executor.denials(fits, last_data_at=now) == []
+
+
+@pytest.mark.parametrize("amends", [True, False], ids=["amended", "cancelled-and-sent"])
+def test_a_requote_on_a_shard_its_quote_used_up_is_judged_with_what_that_quote_holds(
+    rig: Rig, amends: bool
+) -> None:
+    """Quoted 20 at $0.40, all the $8 the shard holds: a requote a cent lower ($7.80) goes, as
+    the exchange takes it (the order it replaces gives its $8.00 back), and the shard is not
+    said short; a requote past the $8 is denied."""
+    rig.loop.executor.amends.enabled = amends
+    now = rig.clock.wall()
+    assert rig.loop.executor.execute(replace(QUOTE, count=Decimal(20)), last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    lower = replace(QUOTE, price=Decimal("0.39"), count=Decimal(20), replaces=(resting.order_id,))
+    past = replace(lower, price=Decimal("0.41"))
+    denials = rig.loop.executor.denials(past, last_data_at=now)
+    assert [v.code for v in denials] == [Code.SHARD_BALANCE]
+    assert "the order needs $8.20, shard 2 holds $8.00" in denials[0].detail
+    assert rig.loop.executor.execute(lower, last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    assert (resting.price, resting.remaining) == (Decimal("0.39"), 20)
