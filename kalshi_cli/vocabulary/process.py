@@ -45,8 +45,15 @@ def signal_handlers(handlers: Mapping[signal.Signals, Handler]) -> Iterator[None
                 signal.signal(sig, handler)
 
 
-# set by a Ctrl-C within `interruptible`'s block (the main thread's), cleared as the block ends
-_CTRL_C = threading.Event()
+class _Noted:
+    """Whether a Ctrl-C came within `interruptible`'s block (the main thread's), cleared as the
+    block starts and ends: a plain flag, no lock, since the signal handler may run while the
+    main thread is in any code, this one's included."""
+
+    ctrl_c = False
+
+
+_NOTED = _Noted()
 
 
 @contextmanager
@@ -55,16 +62,16 @@ def interruptible() -> Iterator[None]:
     terminal, also where the process was started with SIGINT ignored: a script's background job
     (`kalshi ... &` without job control) is, and Python then leaves it ignored, so a search sent
     SIGINT would run to its end and exit 0. Each Ctrl-C is noted for `raise_if_interrupted`."""
-    _CTRL_C.clear()
+    _NOTED.ctrl_c = False
     try:
         with signal_handlers({signal.SIGINT: _ctrl_c}):
             yield
     finally:
-        _CTRL_C.clear()
+        _NOTED.ctrl_c = False
 
 
 def _ctrl_c(signum: int, frame: FrameType | None) -> None:
-    _CTRL_C.set()
+    _NOTED.ctrl_c = True
     signal.default_int_handler(signum, frame)
 
 
@@ -72,7 +79,7 @@ def raise_if_interrupted() -> None:
     """`KeyboardInterrupt` if a Ctrl-C came in this `interruptible` block: for a long loop to
     ask at each step, so a Ctrl-C whose interrupt Python discarded (module docstring) still
     stops it there."""
-    if _CTRL_C.is_set():
+    if _NOTED.ctrl_c:
         raise KeyboardInterrupt
 
 
