@@ -35,6 +35,7 @@ from kalshi_cli.backtest.report import plain
 from kalshi_cli.backtest.runs import run_backtest
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.process import raise_if_interrupted
 
 EXECUTORS = ("local", "dask")
 
@@ -196,6 +197,7 @@ class LocalPool:
             try:
                 futures.update((threads.submit(self._run, spec), i) for i, spec in enumerate(specs))
                 for done, future in enumerate(as_completed(futures), 1):
+                    raise_if_interrupted()  # a Ctrl-C Python discarded, as each answer comes in
                     results[futures[future]] = future.result()
                     if progress is not None:
                         progress(done, total)

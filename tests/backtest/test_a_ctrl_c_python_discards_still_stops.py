@@ -6,6 +6,7 @@ ran on through all its trials. Here the Ctrl-C is made to land in a finalizer ev
 
 from __future__ import annotations
 
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.backtest import BacktestSpec
+from kalshi_cli.backtest.executors import LocalPool
 from kalshi_cli.backtest.search import Axis, search
+from kalshi_cli.backtest.sweep import grid
 from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.strategy_api import Params, Strategy
 from kalshi_cli.vocabulary.exit_codes import ExitCode
@@ -30,8 +33,12 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def test_a_run_stops_at_a_ctrl_c_python_discarded(tmp_path: Path) -> None:
-    data = record_scenario("default", tmp_path / "data", seconds=60, tickers=[LAL])
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_scenario("default", tmp_path_factory.mktemp("data"), seconds=60, tickers=[LAL])
+
+
+def test_a_run_stops_at_a_ctrl_c_python_discarded(data: Path, tmp_path: Path) -> None:
     done = kalshi(
         ["backtest", "--strategy", UNRULY, "--data", str(data),
          "--param", "act=ctrl-c-in-a-finalizer", "--json"],
@@ -69,3 +76,19 @@ def test_a_search_stops_at_a_ctrl_c_python_discarded(
         )  # fmt: skip
     assert len(ran) == 2
     assert said[-1].startswith("stopped: the study") and "keeps the 2 trials" in said[-1]
+
+
+def test_a_sweep_on_workers_stops_at_a_ctrl_c_python_discarded(data: Path) -> None:
+    """The sweep's own process only waits for its workers' answers: it looks for a Ctrl-C itself
+    as each comes in, here one discarded while it told the first."""
+    specs = grid(BacktestSpec(data=str(data), strategy=UNRULY), {"fair": ["0.5", "0.6", "0.7"]})
+    told: list[int] = []
+
+    def progress(done: int, _total: int) -> None:
+        told.append(done)
+        if done == 1:
+            CtrlCInAFinalizer()
+
+    with closing(LocalPool(jobs=2)) as pool, interruptible(), pytest.raises(KeyboardInterrupt):
+        pool.map(specs, progress)
+    assert told == [1]
