@@ -342,6 +342,7 @@ class DaskExecutor:
         results: list[Any] = [None] * len(specs)
         try:
             for done, future in enumerate(self._distributed.as_completed(futures), 1):
+                raise_if_interrupted()  # a Ctrl-C Python discarded, as each answer comes in
                 i = where[future.key]
                 try:
                     results[i] = plain(future.result())
