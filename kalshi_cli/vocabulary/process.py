@@ -47,8 +47,8 @@ def signal_handlers(handlers: Mapping[signal.Signals, Handler]) -> Iterator[None
 
 class _Noted:
     """Whether a Ctrl-C came within `interruptible`'s block (the main thread's), cleared as the
-    block starts and ends: a plain flag, no lock, since the signal handler may run while the
-    main thread is in any code, this one's included."""
+    block ends: a plain flag, no lock, since the signal handler may run while the main thread is
+    in any code, this one's included."""
 
     ctrl_c = False
 
@@ -62,12 +62,11 @@ def interruptible() -> Iterator[None]:
     terminal, also where the process was started with SIGINT ignored: a script's background job
     (`kalshi ... &` without job control) is, and Python then leaves it ignored, so a search sent
     SIGINT would run to its end and exit 0. Each Ctrl-C is noted for `raise_if_interrupted`."""
-    _NOTED.ctrl_c = False
     try:
         with signal_handlers({signal.SIGINT: _ctrl_c}):
             yield
     finally:
-        _NOTED.ctrl_c = False
+        _NOTED.ctrl_c = False  # a later block, or a library call outside one, starts afresh
 
 
 def _ctrl_c(signum: int, frame: FrameType | None) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.backtest import BacktestSpec
+from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.executors import LocalPool
 from kalshi_cli.backtest.search import Axis, search
 from kalshi_cli.backtest.sweep import grid
@@ -46,6 +46,8 @@ def test_a_run_stops_at_a_ctrl_c_python_discarded(data: Path, tmp_path: Path) ->
     )  # fmt: skip
     assert done.returncode == ExitCode.INTERRUPTED, done.stdout + done.stderr
     assert done.stdout == ""  # no report: the run did not go on to its end
+    # the Ctrl-C was the command's: a run this process makes after it goes to its end
+    assert run_backtest(BacktestSpec(data=str(data), strategy=UNRULY))["totals"]["fills"] > 0
 
 
 class XParams(Params, frozen=True):
