@@ -250,24 +250,31 @@ class LocalPool:
         return answer["report"]
 
     def _take(self) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            with self._lock:  # started and listed at once: `_end_runs` ends every worker listed
-                if self._interrupted:
-                    raise ExecutorError("the sweep was interrupted") from None
-                worker = _Worker(self._env)
-                self._all.append(worker)
-            return worker
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if worker.proc.poll() is None:
+                return worker
+            self._drop(worker)  # ended while idle (by `_end_runs`): given no run
+        with self._lock:  # started and listed at once: `_end_runs` ends every worker listed
+            if self._interrupted:
+                raise ExecutorError("the sweep was interrupted")
+            worker = _Worker(self._env)
+            self._all.append(worker)
+        return worker
 
     def _end_runs(self) -> None:
-        """Every worker killed, and no new one started: each thread waiting for a run's answer
-        gets none at once (its worker is dropped, and the run is not told as done)."""
+        """Every worker killed (and reaped: `_take` gives an ended one no run), and no new one
+        started: each thread waiting for a run's answer gets none at once, and drops its
+        worker."""
         with self._lock:
             self._interrupted = True
             workers = list(self._all)
         for worker in workers:
             worker.proc.kill()
+            worker.proc.wait()
 
     def _drop(self, worker: _Worker) -> None:
         with self._lock:

@@ -103,17 +103,20 @@ def test_a_ctrl_c_ends_the_runs_out_instead_of_waiting_for_them(data: Path, tmp_
     main = threading.main_thread().ident
     assert main is not None
 
-    def ctrl_c_once_the_run_waits() -> None:
-        wait_until(marker.exists, "the run that waits to start")
+    done: list[int] = []
+
+    def ctrl_c_once_one_run_is_done_and_the_other_waits() -> None:
+        wait_until(lambda: done and marker.exists(), "one run done, the other waiting")
         signal.pthread_kill(main, signal.SIGINT)
 
-    threading.Thread(target=ctrl_c_once_the_run_waits, daemon=True).start()
+    threading.Thread(target=ctrl_c_once_one_run_is_done_and_the_other_waits, daemon=True).start()
     with closing(LocalPool(2)) as pool:
         with interruptible(), pytest.raises(KeyboardInterrupt):
-            pool.map(specs)
+            pool.map(specs, lambda n, _total: done.append(n))
         with pytest.raises(ProcessLookupError):
             os.kill(int(marker.read_text()), 0)  # its worker ended (and reaped) by then
-        # the pool serves the next sweep (the run that waited is past its wait now)
+        # the pool serves the next sweep (the run that waited is past its wait now), on new
+        # workers: the one idle at the Ctrl-C was ended too, and is given no run
         assert [r["totals"]["fills"] > 0 for r in pool.map(specs)] == [True, True]
 
 
