@@ -8,8 +8,8 @@ does not hold the process at its exit.
 A Ctrl-C raises `KeyboardInterrupt` wherever the main thread is when its handler runs. Where that
 is a finalizer (a `__del__`, a weakref callback: an object the garbage collector takes at that
 moment, as SQLAlchemy's under a search's study) Python prints "Exception ignored in" and goes on,
-and so did a search, through all its trials. So `interruptible` notes each Ctrl-C, and a long loop
-asks `raise_if_interrupted` at each step: a Ctrl-C Python discarded is raised there.
+and a search would go on through all its trials. So `interruptible` notes each Ctrl-C, and a long
+loop asks `raise_if_interrupted` at each step: a Ctrl-C Python discarded is raised there.
 """
 
 from __future__ import annotations

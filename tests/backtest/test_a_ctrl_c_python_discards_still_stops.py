@@ -2,7 +2,7 @@
 wherever the main thread is when the signal is handled; when that is inside a finalizer (a
 `__del__`, a weakref callback: an object the garbage collector takes at that moment, as one of
 SQLAlchemy's under a search's study) Python prints "Exception ignored in" and goes on, and a search
-ran on through all its trials. Here the Ctrl-C is made to land in a finalizer every time."""
+would go on through all its trials. Here the Ctrl-C is made to land in a finalizer every time."""
 
 from __future__ import annotations
 
