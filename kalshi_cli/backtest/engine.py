@@ -46,6 +46,7 @@ from kalshi_cli.venue.reference import REFERENCE_FILE
 from kalshi_cli.vocabulary.errors import KalshiError, NoDataError
 from kalshi_cli.vocabulary.models import Market, Orderbook
 from kalshi_cli.vocabulary.names import first_five
+from kalshi_cli.vocabulary.process import raise_if_interrupted
 from kalshi_cli.vocabulary.units import ZERO
 
 if TYPE_CHECKING:
@@ -438,7 +439,7 @@ def execute(
         latency_s=spec.latency_ms / 1000,
         advance=advance,
     )
-    driver = Driver(_chain(first, records), feed, venue, clock)
+    driver = Driver(itertools.chain((first,), records), feed, venue, clock)
     store = Store.in_memory(clock=clock, kept=keep_state is not None)
     log = _SignalLog(clock, log_path, keep=keep_signals)
     try:
@@ -602,6 +603,7 @@ def _drive(
             driver.venue.timetable.catch_up()  # what the changes it did not hear of left due
             loop.tick(feed.drain_messages(), full=full)
             if full:
+                raise_if_interrupted()  # a Ctrl-C Python discarded stops the run within a pass
                 next_full = at + interval
                 if replayed is not None:
                     replayed.at(at)
@@ -764,10 +766,6 @@ def _bounded(
         return False
 
     return itertools.takewhile(before, records)
-
-
-def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
-    return itertools.chain((first,), rest)
 
 
 class _SignalLog(EntryLog):

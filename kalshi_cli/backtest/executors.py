@@ -3,10 +3,11 @@
 Both map the one pure `run_backtest(spec)` (runs.py) over the specs and give back the reports in
 the order of the specs; a spec carries the data set's path, not the data, and each worker opens
 it once (dataset.py). `local` runs `jobs` fresh `python -m kalshi_cli.backtest.worker` processes
-(worker.py says why not `multiprocessing`) and fails the sweep at once, naming the run, when one
-dies. `dask` maps on the scheduler given (or `DASK_SCHEDULER_ADDRESS`), else on a `LocalCluster`
-started here; a lost worker's runs are rerun elsewhere, since a run is pure. Dask is the one
-cluster engine (docs/backtesting.md "On a cluster" says why not Ray):
+(worker.py says why not `multiprocessing`), fails the sweep at once, naming the run, when one
+dies, and kills them at a Ctrl-C rather than waiting for their runs. `dask` maps on the scheduler
+given (or `DASK_SCHEDULER_ADDRESS`), else on a `LocalCluster` started here; a lost worker's runs
+are rerun elsewhere, since a run is pure. Dask is the one cluster engine (docs/backtesting.md "On
+a cluster" says why not Ray):
 
     with open_executor("dask", scheduler="tcp://10.0.0.5:8786") as executor:
         reports = executor.map(specs)
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import IO, Any, Protocol
@@ -34,6 +35,7 @@ from kalshi_cli.backtest.report import plain
 from kalshi_cli.backtest.runs import run_backtest
 from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.process import raise_if_interrupted
 
 EXECUTORS = ("local", "dask")
 
@@ -176,6 +178,8 @@ class LocalPool:
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
+        # set by a Ctrl-C within `map`: its runs are ended and no worker is started for another
+        self._interrupted = False
 
     def map(self, specs: Sequence[BacktestSpec], progress: Progress | None = None) -> list[Any]:
         total = len(specs)
@@ -187,14 +191,21 @@ class LocalPool:
                     progress(len(reports), total)
             return reports
         results: list[Any] = [None] * total
+        self._interrupted = False
         with ThreadPoolExecutor(max_workers=max(1, min(self.jobs, total))) as threads:
-            futures = {threads.submit(self._run, spec): i for i, spec in enumerate(specs)}
+            futures: dict[Future[Any], int] = {}
             try:
+                futures.update((threads.submit(self._run, spec), i) for i, spec in enumerate(specs))
                 for done, future in enumerate(as_completed(futures), 1):
+                    raise_if_interrupted()  # a Ctrl-C Python discarded, as each answer comes in
                     results[futures[future]] = future.result()
                     if progress is not None:
                         progress(done, total)
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    # the person's stop: a run out is not waited for (it may take hours, and
+                    # the Ctrl-C may have reached this process alone), its worker is ended
+                    self._end_runs()
                 threads.shutdown(wait=True, cancel_futures=True)
                 raise
         return results
@@ -239,13 +250,31 @@ class LocalPool:
         return answer["report"]
 
     def _take(self) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if worker.proc.poll() is None:
+                return worker
+            self._drop(worker)  # ended while idle (by `_end_runs`): given no run
+        with self._lock:  # started and listed at once: `_end_runs` ends every worker listed
+            if self._interrupted:
+                raise ExecutorError("the sweep was interrupted")
             worker = _Worker(self._env)
-            with self._lock:
-                self._all.append(worker)
-            return worker
+            self._all.append(worker)
+        return worker
+
+    def _end_runs(self) -> None:
+        """Every worker killed (and reaped: `_take` gives an ended one no run), and no new one
+        started: each thread waiting for a run's answer gets none at once, and drops its
+        worker."""
+        with self._lock:
+            self._interrupted = True
+            workers = list(self._all)
+        for worker in workers:
+            worker.proc.kill()
+            worker.proc.wait()
 
     def _drop(self, worker: _Worker) -> None:
         with self._lock:
@@ -320,6 +349,7 @@ class DaskExecutor:
         results: list[Any] = [None] * len(specs)
         try:
             for done, future in enumerate(self._distributed.as_completed(futures), 1):
+                raise_if_interrupted()  # a Ctrl-C Python discarded, as each answer comes in
                 i = where[future.key]
                 try:
                     results[i] = plain(future.result())

@@ -24,6 +24,7 @@ from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
 from kalshi_cli.strategy_api import search_ranges
 from kalshi_cli.strategy_api.params import ParamValue
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
+from kalshi_cli.vocabulary.process import raise_if_interrupted
 
 if TYPE_CHECKING:
     import optuna
@@ -288,6 +289,8 @@ def _trials(
     refused: list[dict[str, Any]] = []
     size = math.prod(a.count for a in axes)
     while ran < wanted:
+        # a Ctrl-C Python discarded (in one of the study's finalizers, say) stops it here
+        raise_if_interrupted()
         left = wanted - ran
         if grid:
             left = min(left, size - len(_visited(study, axes)))

@@ -4,6 +4,12 @@ decide what every later Ctrl-C or SIGTERM there does. Commands change the proces
 handlers only through `signal_handlers`, which restores them however the block ends. A call
 made on a thread of its own (`side_by_side`) runs on a daemon: one no one waits for any more
 does not hold the process at its exit.
+
+A Ctrl-C raises `KeyboardInterrupt` wherever the main thread is when its handler runs. Where that
+is a finalizer (a `__del__`, a weakref callback: an object the garbage collector takes at that
+moment, as SQLAlchemy's under a search's study) Python prints "Exception ignored in" and goes on,
+and a search would go on through all its trials. So `interruptible` notes each Ctrl-C, and a long
+loop asks `raise_if_interrupted` at each step: a Ctrl-C Python discarded is raised there.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import contextvars
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,12 +45,41 @@ def signal_handlers(handlers: Mapping[signal.Signals, Handler]) -> Iterator[None
                 signal.signal(sig, handler)
 
 
-def interruptible() -> AbstractContextManager[None]:
+class _Noted:
+    """Whether a Ctrl-C came within `interruptible`'s block (the main thread's), cleared as the
+    block ends: a plain flag, no lock, since the signal handler may run while the main thread is
+    in any code, this one's included."""
+
+    ctrl_c = False
+
+
+_NOTED = _Noted()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
     """Ctrl-C (SIGINT) raises `KeyboardInterrupt` in the block, as in a process started from a
     terminal, also where the process was started with SIGINT ignored: a script's background job
     (`kalshi ... &` without job control) is, and Python then leaves it ignored, so a search sent
-    SIGINT would run to its end and exit 0."""
-    return signal_handlers({signal.SIGINT: signal.default_int_handler})
+    SIGINT would run to its end and exit 0. Each Ctrl-C is noted for `raise_if_interrupted`."""
+    try:
+        with signal_handlers({signal.SIGINT: _ctrl_c}):
+            yield
+    finally:
+        _NOTED.ctrl_c = False  # a later block, or a library call outside one, starts afresh
+
+
+def _ctrl_c(signum: int, frame: FrameType | None) -> None:
+    _NOTED.ctrl_c = True
+    signal.default_int_handler(signum, frame)
+
+
+def raise_if_interrupted() -> None:
+    """`KeyboardInterrupt` if a Ctrl-C came in this `interruptible` block: for a long loop to
+    ask at each step, so a Ctrl-C whose interrupt Python discarded (module docstring) still
+    stops it there."""
+    if _NOTED.ctrl_c:
+        raise KeyboardInterrupt
 
 
 def in_context(call: Callable[[], T]) -> Callable[[], T]:

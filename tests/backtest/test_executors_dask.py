@@ -4,7 +4,8 @@ figure by figure and each worker reads the data set once; a worker killed mid-ru
 rerun elsewhere with the same result; a run that kills every worker it lands on fails the sweep
 naming it (exit 22); `kalshi backtest --executor dask` joining the cluster by
 DASK_SCHEDULER_ADDRESS gives the local executor's figures, ranked; a `--scheduler` nobody answers
-at is one line and exit 22; with neither, the sweep starts a Dask cluster of its own."""
+at is one line and exit 22; with neither, the sweep starts a Dask cluster of its own; a Ctrl-C
+Python discarded stops the sweep as the next answer comes in."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
 from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.vocabulary.errors import UsageError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.process import interruptible
+from tests.backtest.unruly_strategy import CtrlCInAFinalizer
 from tests.waiting import wait_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -110,6 +113,28 @@ def test_a_sweep_on_a_dask_cluster_equals_the_local_one_and_reads_the_data_once_
     assert sum(s["opens"].get(key, 0) for s in stats) == before + 6
     assert all(s["disk_reads"].get(key, 0) <= 1 for s in stats)
     assert sum(s["disk_reads"].get(key, 0) for s in stats) >= 1
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <function CtrlCInAFinalizer.__del__"
+    ":pytest.PytestUnraisableExceptionWarning"
+)
+def test_a_ctrl_c_python_discarded_stops_a_sweep_on_dask(
+    dask_executor: DaskExecutor, data: Path
+) -> None:
+    """The sweep's process only waits for the cluster's answers: it looks for a Ctrl-C itself as
+    each comes in, here one discarded while it told the first
+    (tests/backtest/test_a_ctrl_c_python_discards_still_stops.py)."""
+    told: list[int] = []
+
+    def progress(done: int, _total: int) -> None:
+        told.append(done)
+        if done == 1:
+            CtrlCInAFinalizer()
+
+    with interruptible(), pytest.raises(KeyboardInterrupt):
+        dask_executor.map(specs_of(data, "fair=0.5,0.6,0.7"), progress)
+    assert told == [1]
 
 
 def test_a_worker_killed_mid_run_has_its_run_rerun_elsewhere(

@@ -2,13 +2,15 @@
 data set once, within their share of the memory budget, and give the reports a run in this
 process gives, whatever directory they were started from; a run's printing does not break them;
 a worker that dies fails the sweep naming the run (exit 22); a run's own error keeps its exit
-code."""
+code; a Ctrl-C ends the runs out instead of waiting for them."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import signal
+import threading
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +24,8 @@ from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
 from kalshi_cli.data.scenario_recording import record_scenario
 from kalshi_cli.data.segments import segment_paths
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.process import interruptible
+from tests.waiting import wait_until
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))
@@ -88,6 +92,32 @@ def test_a_worker_that_exits_even_mid_answer_fails_the_sweep_naming_the_run(
         run_sweep(specs, executor=pool)
     line = died.value.one_line()
     assert f"a sweep worker died running the run with act={act} fair=0.6 (exit 0)" in line
+
+
+def test_a_ctrl_c_ends_the_runs_out_instead_of_waiting_for_them(data: Path, tmp_path: Path) -> None:
+    """The Ctrl-C reaches the sweep's process alone (`kill -INT`; a background job's workers
+    ignore SIGINT): the run its worker is busy with (here one that waits to be killed) is ended,
+    its worker gone when the interrupt leaves `map`, not waited for until the run's end."""
+    marker = tmp_path / "running"
+    specs = specs_of(data, "act=trade,hang-once", "fair=0.6", f"marker={marker}")
+    main = threading.main_thread().ident
+    assert main is not None
+
+    done: list[int] = []
+
+    def ctrl_c_once_one_run_is_done_and_the_other_waits() -> None:
+        wait_until(lambda: done and marker.exists(), "one run done, the other waiting")
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_one_run_is_done_and_the_other_waits, daemon=True).start()
+    with closing(LocalPool(2)) as pool:
+        with interruptible(), pytest.raises(KeyboardInterrupt):
+            pool.map(specs, lambda n, _total: done.append(n))
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(marker.read_text()), 0)  # its worker ended (and reaped) by then
+        # the pool serves the next sweep (the run that waited is past its wait now), on new
+        # workers: the one idle at the Ctrl-C was ended too, and is given no run
+        assert [r["totals"]["fills"] > 0 for r in pool.map(specs)] == [True, True]
 
 
 def test_a_runs_own_error_keeps_its_exit_code(tmp_path: Path) -> None:

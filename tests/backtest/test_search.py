@@ -150,9 +150,11 @@ def test_a_search_stopped_half_way_continues_with_the_trials_done(
     background_job = ["sh", "-c", 'trap "" INT; exec "$0" "$@"']
     # far more trials than can run before the stop: on a fast host 60 were all done between the
     # third line read and the signal, and the run ended 0
+    # a process that does not exit is made to show where it is (faulthandler, at SIGABRT)
+    env = environ(tmp_path) | {"PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen(
         [*background_job, script(), *args, "--trials", "2000"], stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL, text=True, env=environ(tmp_path),
+        stdout=subprocess.DEVNULL, text=True, env=env,
     )  # fmt: skip
     assert proc.stderr is not None
     stderr = proc.stderr
@@ -169,7 +171,12 @@ def test_a_search_stopped_half_way_continues_with_the_trials_done(
 
         wait_until(three_trials, "three trials to finish")
     proc.send_signal(stop)
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # its threads' stacks to stderr, and its end
+        proc.wait()
+        pytest.fail(f"no exit within 30 s of {stop.name}:\n{''.join(seen)}{stderr.read()}")
     assert proc.returncode != 0  # stopped, not finished
     if stop == signal.SIGINT:  # Ctrl-C says how to go on
         assert proc.returncode == ExitCode.INTERRUPTED

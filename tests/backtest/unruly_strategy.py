@@ -3,7 +3,10 @@ example fair-value strategy does (`act: trade`), or, on its first decision, prin
 (`print`), kills its own process (`die`), ends it with `os._exit(0)` (`exit`), writes the start
 of an answer to its sweep worker's answer pipe and then ends it so (`exit-mid-answer`: a worker
 killed while it writes a long report), or (`hang-once`) writes its process id to `marker` and
-waits to be killed, unless `marker` is there already (the run again after the kill trades).
+waits to be killed, unless `marker` is there already (the run again after the kill trades), or
+(`ctrl-c-in-a-finalizer`) in every decision drops an object whose finalizer takes a Ctrl-C: the
+KeyboardInterrupt is raised inside the finalizer, where Python discards it ("Exception ignored
+in"), as it does to a Ctrl-C landing while the garbage collector runs a library's finalizer.
 A set whose `fair` equals `broken_fair` raises in every decision, as a strategy with a bug does;
 one with `broken_from` (unix seconds) in every decision from that time on, as a bug only later
 data meets (a holdout's, not its training part's); one with `broken_until` in every decision
@@ -63,8 +66,18 @@ def misbehave(params: UnrulyParams) -> None:
         tmp.rename(params.marker)  # whole, or not there: the test reads the id once it is
         threading.Event().wait(60)  # the test kills this process long before
         raise RuntimeError("hang-once: nobody killed this worker")
+    elif params.act == "ctrl-c-in-a-finalizer":
+        CtrlCInAFinalizer()  # collected at once, its finalizer run here
     if params.fair == params.broken_fair:
         raise KeyError(f"no row for fair {params.fair} in the model's table")
+
+
+class CtrlCInAFinalizer:
+    """An object whose finalizer takes a Ctrl-C (SIGINT raised in this process, its handler run
+    at once): the KeyboardInterrupt goes no further than the finalizer."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
 
 
 def _answer_pipes() -> list[int]:
