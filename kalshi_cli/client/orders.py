@@ -38,7 +38,6 @@ from kalshi_cli.client.retry import Resend, UnknownOutcome, may_have_acted
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,
-    NotSentPastDeadline,
     OrderOutcomeUnknown,
     ValidationError,
     refuses_the_key,
@@ -204,9 +203,9 @@ class OrdersApi(Area):
         Split into several requests (the write budget is smaller than a batch), a request that
         fails keeps no other's answer from its caller: its orders come back not proven
         cancelled (`after_lost_answer` when its answer may have been lost), and the requests
-        after it go out, unless it refused the key or the deadline kept it back (the rest are
-        not sent). Raised only when no request was answered: the caller judges the failure
-        (tries again, sends the orders alone)."""
+        after it go out, unless it refused the key (the rest are not sent). Raised only when no
+        request was answered: the caller judges the failure (tries again, sends the orders
+        alone)."""
         size = min(BATCH_CANCEL_MAX, self._conn.limiter.max_batch_items(per_item=2))
         chunks = [orders[start : start + size] for start in range(0, len(orders), size)]
         results: list[CancelResult] = []
@@ -218,7 +217,7 @@ class OrdersApi(Area):
                 answered = True
             except KalshiError as exc:
                 failure = exc
-                ends = refuses_the_key(exc) or isinstance(exc, NotSentPastDeadline)
+                ends = refuses_the_key(exc)  # every later request would be refused too
                 left = chunks[number:] if ends else [chunk]
                 why = f"not proven cancelled: its batch cancel request failed ({exc.one_line()})"
                 lost = may_have_acted(exc)

@@ -563,3 +563,50 @@ def test_a_cancel_the_state_file_cannot_record_is_reported_made(
         f"could not record it: state file {locked.path} is locked by another process"
     ), done.stderr
     assert client.orders.get_order(oid).status == "canceled"
+
+
+class EndedElsewhereFirst(OrdersApi):
+    """A client's orders on the simulator's wire; before its first cancel goes out, the test's
+    `first` runs (the order cancelled by another program, the state file locked), so that
+    cancel is refused and the state file fails booking the order as read."""
+
+    first: Callable[[str], None]
+    cancels: int = 0
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        self.cancels += 1
+        if self.cancels == 1:
+            self.first(order_id)
+        return super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
+
+
+def test_a_markets_cancel_all_whose_state_file_fails_before_a_cancel_is_made_still_cancels(
+    client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer
+) -> None:
+    """The state file fails on an order whose cancel was refused (another program cancelled
+    it first): that order is not named not cancelled, and the others are cancelled without
+    the state file, each named not recorded."""
+    (ticker,) = make_markets(locked.prime, 1)
+    ids = []
+    for price in ("0.30", "0.31", "0.32"):
+        placed = kalshi(*place_args(side="no", count="2", price=price), "--json")
+        assert placed.exit_code == 0, placed.output
+        ids.append(str(json.loads(placed.stdout)["order"]["order_id"]))
+
+    def first(order_id: str) -> None:
+        client.orders.cancel_order(order_id, ticker=ticker)
+        locked.take()
+
+    cancelling = connect_as(EndedElsewhereFirst, locked.prime.account)
+    cancelling.area.first = first
+
+    done = kalshi("order", "cancel-all", "--ticker", ticker, "--json", client=lambda: cancelling)
+
+    assert done.exit_code == ExitCode.STATE_WRITE_FAILED, done.output
+    assert {o.status for o in map(client.orders.get_order, ids)} == {"canceled"}
+    document = json.loads(done.stdout)
+    assert document["not_cancelled"] == [], document
+    assert sorted(document["not_recorded"]) == sorted(ids), document
+    assert document["contracts_cancelled"] == "4.00", document

@@ -371,6 +371,7 @@ def test_a_refused_key_after_an_answered_request_sends_no_more_and_keeps_the_ans
     with client:
         results = client.orders.batch_cancel(many)
     assert [len(ids) for ids in sent] == [20, 20]
+    assert [r.order_id for r in results] == [o for o, _ in many]
     assert [r.order_id for r in results if r.error is None] == [f"o{i}" for i in range(20)]
     assert all("401" in (r.error or "") for r in results[20:]), results[20:]
 

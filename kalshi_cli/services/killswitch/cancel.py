@@ -345,7 +345,7 @@ class KillCancels:
             last = failed[-1] if failed else None
             if isinstance(last, ApiError) and not isinstance(last, MAY_PASS):
                 if not refuses_the_key(last):
-                    raise BatchRefused(lost=lost or any(map(may_have_acted, failed))) from last
+                    raise BatchRefused(lost=any(map(may_have_acted, failed))) from last
             elif self._may_go_on_after(failed, run):
                 return None
             raise
