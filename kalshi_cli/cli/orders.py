@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.services.orders.batch import BatchReport
+    from kalshi_cli.services.orders.cancel import MarketCancelled
     from kalshi_cli.services.orders.place import PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord, Store
     from kalshi_cli.vocabulary.models import Order
@@ -602,8 +603,9 @@ def order_cancel_all_command(
 
     Every subaccount's orders, each subaccount listed on its own; with --subaccount N, N's
     alone. An order whose cancel fails is named and the others are cancelled all the same
-    (exit 11). Trading goes on in every market. The kill switch, which halts first, is `kalshi
-    cancel-all`.
+    (exit 11); a state file that fails midway is named, with the cancels it did not record,
+    and the others are cancelled all the same (exit 21). Trading goes on in every market.
+    The kill switch, which halts first, is `kalshi cancel-all`.
 
     Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes
     """
@@ -611,6 +613,13 @@ def order_cancel_all_command(
     confirm_on_prod(app, f"cancel every resting order of {ticker}", yes=yes)
     with open_store(app) as store:
         done = order_service(app, store).cancels.cancel_market(ticker, say=out.note)
+    render_market_cancelled(out, ticker, done)
+
+
+def render_market_cancelled(out: Output, ticker: str, done: MarketCancelled) -> None:
+    """One market's cancel, then its exit code: 21 if the state file failed (the cancels it
+    did not record named), 11 if an order's cancel failed or the market's spelling was not
+    confirmed, else 0."""
     cancelled = done.cancelled
     contracts = fmt_count(sum(cancelled.values(), Decimal(0)))
     out.record(
@@ -624,12 +633,22 @@ def order_cancel_all_command(
                 {"order_id": order_id, "error": error.one_line()}
                 for order_id, error in done.failed.items()
             ],
+            "not_recorded": done.not_recorded,
+            "state_error": done.state_fault.message if done.state_fault else None,
         },
     )
     for order_id, error in done.failed.items():
         out.note(f"not cancelled: {order_id}: {error.one_line()}")
     if done.unconfirmed is not None:
         out.note(f"not done: {done.unconfirmed}; run it again once the exchange answers")
+    if done.state_fault is not None:
+        out.note(
+            f"NOT RECORDED: {done.state_fault.message}: {len(done.not_recorded)} order(s) "
+            f"cancelled on the exchange that the state file does not record: "
+            f"{', '.join(done.not_recorded) or 'none'} (`kalshi reconcile` records them once "
+            "the state file can be written)"
+        )
+        raise typer.Exit(int(ExitCode.STATE_WRITE_FAILED))
     if done.failed or done.unconfirmed is not None:
         raise typer.Exit(int(ExitCode.NOT_PROVEN))
 

@@ -40,6 +40,7 @@ from kalshi_cli.vocabulary.errors import (
     KalshiError,
     OrderOutcomeUnknown,
     ValidationError,
+    refuses_the_key,
 )
 from kalshi_cli.vocabulary.models import Order, decode_answer
 from kalshi_cli.vocabulary.units import (
@@ -197,29 +198,59 @@ class OrdersApi(Area):
         Per-order failures come back as `CancelResult.error`, not as an exception, and so does
         an order the answer does not account for, an answer that cannot be read included
         (`_each_accounted_for`). `subaccounts` names an order's subaccount (an item without
-        one is subaccount 0's, as the exchange reads it)."""
-        path = "/portfolio/events/orders/batched"
+        one is subaccount 0's, as the exchange reads it).
+
+        Split into several requests (the write budget is smaller than a batch), a request that
+        fails keeps no other's answer from its caller: its orders come back not proven
+        cancelled (`after_lost_answer` when its answer may have been lost), and the requests
+        after it go out, unless it refused the key (the rest are not sent). Raised only when no
+        request was answered: the caller judges the failure (tries again, sends the orders
+        alone)."""
         size = min(BATCH_CANCEL_MAX, self._conn.limiter.max_batch_items(per_item=2))
+        chunks = [orders[start : start + size] for start in range(0, len(orders), size)]
         results: list[CancelResult] = []
-        for start in range(0, len(orders), size):
-            chunk = orders[start : start + size]
-            where = subaccounts or {}
-            items = [
-                {"order_id": oid}
-                | ({"market_ticker": t} if t else {})
-                | ({"subaccount": where[oid]} if oid in where else {})
-                for oid, t in chunk
-            ]
-            lost: list[KalshiError] = []
-            response = self._conn.request(
-                "DELETE", path, json={"orders": items}, items=len(chunk), auth=True,
-                on_retry=lost.append,
-            )  # fmt: skip
-            answers, unnamed = _cancel_answers(self._conn, response)
-            asked = [oid for oid, _ in chunk]
-            told = _each_accounted_for(asked, answers, unnamed=unnamed)
-            results.extend(after_lost_answer(told) if any(map(may_have_acted, lost)) else told)
+        failure: KalshiError | None = None
+        answered = False
+        for number, chunk in enumerate(chunks):
+            try:
+                results.extend(self._cancel_request(chunk, subaccounts or {}))
+                answered = True
+            except KalshiError as exc:
+                failure = exc
+                ends = refuses_the_key(exc)  # every later request would be refused too
+                left = chunks[number:] if ends else [chunk]
+                why = f"not proven cancelled: its batch cancel request failed ({exc.one_line()})"
+                lost = may_have_acted(exc)
+                results.extend(
+                    CancelResult(oid, ZERO, why, after_lost_answer=lost)
+                    for unsent in left
+                    for oid, _ in unsent
+                )
+                if ends:
+                    break
+        if failure is not None and not answered:
+            raise failure
         return results
+
+    def _cancel_request(
+        self, chunk: list[tuple[str, str | None]], where: dict[str, int]
+    ) -> list[CancelResult]:
+        """One batch cancel request: a result for each order of `chunk`, those refused after a
+        retried request's answer was lost marked so."""
+        items = [
+            {"order_id": oid}
+            | ({"market_ticker": t} if t else {})
+            | ({"subaccount": where[oid]} if oid in where else {})
+            for oid, t in chunk
+        ]
+        lost: list[KalshiError] = []
+        response = self._conn.request(
+            "DELETE", "/portfolio/events/orders/batched", json={"orders": items},
+            items=len(chunk), auth=True, on_retry=lost.append,
+        )  # fmt: skip
+        answers, unnamed = _cancel_answers(self._conn, response)
+        told = _each_accounted_for([oid for oid, _ in chunk], answers, unnamed=unnamed)
+        return after_lost_answer(told) if any(map(may_have_acted, lost)) else told
 
     def amend_order(
         self,

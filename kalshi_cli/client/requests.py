@@ -214,8 +214,9 @@ class CancelResult(msgspec.Struct, frozen=True):
     order_id: str
     reduced_by: Decimal
     error: str | None = None
-    # answered only after an earlier send's answer was lost (`may_have_acted`): its `error`
-    # (`not_found`) may be that lost cancel's own doing, or a fill's meanwhile
+    # answered only after an earlier send's answer was lost (`may_have_acted`), or its own
+    # request's answer lost: its `error` (`not_found`) may be that lost cancel's own doing, or
+    # a fill's meanwhile
     after_lost_answer: bool = False
 
 

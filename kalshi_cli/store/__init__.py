@@ -4,6 +4,7 @@ transaction rules, and `docs/state-file.md` for its tables)."""
 from kalshi_cli.store.connection import state_file_at
 from kalshi_cli.store.errors import (
     AccountStateUnknown,
+    CancelNotRecorded,
     DuplicateIntentError,
     InvalidTransition,
     NotAStateFile,
@@ -29,6 +30,7 @@ from kalshi_cli.store.store import Store
 __all__ = [
     "AccountStateUnknown",
     "AmendRecord",
+    "CancelNotRecorded",
     "DuplicateIntentError",
     "ExchangeBinding",
     "FillRecord",

@@ -90,6 +90,22 @@ class OrderNotRecorded(StoreError):
         self.remaining = remaining
 
 
+class CancelNotRecorded(StoreError):
+    """A cancel the exchange answered that the state file could not record: the order is
+    cancelled, `reduced_by` contracts taken off; the row still says it rests until `kalshi
+    reconcile`. `failure`: the state file's own error. Exit STATE_WRITE_FAILED."""
+
+    exit_code = ExitCode.STATE_WRITE_FAILED
+
+    def __init__(
+        self, message: str, *, hint: str, order_id: str, reduced_by: Decimal, failure: StoreError
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.order_id = order_id
+        self.reduced_by = reduced_by
+        self.failure = failure
+
+
 def is_state_failure(exc: BaseException) -> TypeGuard[StoreError]:
     """A state file that failed as SQLite said (full, failing, read-only, locked), also under
     an answer it could not record (OrderNotRecorded): not one refused on opening with its own

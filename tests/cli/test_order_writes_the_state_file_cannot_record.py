@@ -20,7 +20,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.batch_orders import BatchItem
 from kalshi_cli.client.orders import OrdersApi
-from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Order
@@ -489,3 +489,124 @@ def _reconciled_the_file_sends_the_two_never_sent_once(
     statuses = [r["status"] for r in json.loads(again.stdout)["batch"]["rows"]]
     assert statuses == ["skipped"] * 4 + ["resting"] * 2
     assert len(list(client.orders.iter_orders())) == 6
+
+
+class LockAfterTheFirstCancel(OrdersApi):
+    """A client's orders on the simulator's wire whose cancels are made and answered, and
+    which call the test's `fail` once the first cancel is answered, before it is booked."""
+
+    fail: Callable[[], None]
+    cancels: int = 0
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        result = super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
+        self.cancels += 1
+        if self.cancels == 1:
+            self.fail()
+        return result
+
+
+def test_a_markets_cancel_all_whose_state_file_fails_midway_still_cancels_every_order(
+    client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer
+) -> None:
+    """`kalshi order cancel-all --ticker T` with three of T's orders resting, the state file
+    locked by another writer once the first cancel is answered: the other two are cancelled
+    all the same, the command names the state file's failure and each cancel it did not
+    record, and exits 21. The state file's error ended the command after the first cancel,
+    the other two orders left resting. `kalshi reconcile` records them once it can write."""
+    (ticker,) = make_markets(locked.prime, 1)
+    ids = []
+    for price in ("0.30", "0.31", "0.32"):
+        placed = kalshi(*place_args(side="no", count="2", price=price), "--json")
+        assert placed.exit_code == 0, placed.output
+        ids.append(str(json.loads(placed.stdout)["order"]["order_id"]))
+    cancelling = connect_as(LockAfterTheFirstCancel, locked.prime.account)
+    cancelling.area.fail = locked.take
+
+    done = kalshi(
+        "order", "cancel-all", "--ticker", ticker, "--json", client=lambda: cancelling
+    )  # fmt: skip
+
+    assert done.exit_code == ExitCode.STATE_WRITE_FAILED, done.output
+    assert {o.status for o in map(client.orders.get_order, ids)} == {"canceled"}
+    document = json.loads(done.stdout)
+    assert sorted(document["cancelled"]) == sorted(ids), document
+    assert document["contracts_cancelled"] == "6.00"
+    assert sorted(document["not_recorded"]) == sorted(ids), document
+    assert document["state_error"].startswith(f"state file {locked.path} is locked"), document
+    (said,) = [line for line in done.stderr.splitlines() if "NOT RECORDED" in line]
+    assert said.startswith(f"NOT RECORDED: state file {locked.path} is locked"), said
+    assert "3 order(s) cancelled on the exchange" in said and all(i in said for i in ids), said
+    assert "Traceback" not in done.stderr
+    locked.release()
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(locked.path) as store:
+        assert {i.status for i in store.orders.intents()} == {"canceled"}
+
+
+def test_a_cancel_the_state_file_cannot_record_is_reported_made(
+    client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer
+) -> None:
+    """`kalshi order cancel` answered by the exchange, the state file locked before it is
+    booked: the line says the order WAS CANCELLED and what to run, exit 21."""
+    oid = _placed(locked.prime, kalshi)
+    cancelling = connect_as(LockAfterTheFirstCancel, locked.prime.account)
+    cancelling.area.fail = locked.take
+
+    done = kalshi("order", "cancel", oid, client=lambda: cancelling)
+
+    assert done.exit_code == ExitCode.STATE_WRITE_FAILED, done.output
+    assert done.stderr.startswith(
+        f"Error: order {oid} WAS CANCELLED (10.00 taken off the book), but the state file "
+        f"could not record it: state file {locked.path} is locked by another process"
+    ), done.stderr
+    assert client.orders.get_order(oid).status == "canceled"
+
+
+class EndedElsewhereFirst(OrdersApi):
+    """A client's orders on the simulator's wire; before its first cancel goes out, the test's
+    `first` runs (the order cancelled by another program, the state file locked), so that
+    cancel is refused and the state file fails booking the order as read."""
+
+    first: Callable[[str], None]
+    cancels: int = 0
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        self.cancels += 1
+        if self.cancels == 1:
+            self.first(order_id)
+        return super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
+
+
+def test_a_markets_cancel_all_whose_state_file_fails_before_a_cancel_is_made_still_cancels(
+    client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer
+) -> None:
+    """The state file fails on an order whose cancel was refused (another program cancelled
+    it first): that order is not named not cancelled, and the others are cancelled without
+    the state file, each named not recorded."""
+    (ticker,) = make_markets(locked.prime, 1)
+    ids = []
+    for price in ("0.30", "0.31", "0.32"):
+        placed = kalshi(*place_args(side="no", count="2", price=price), "--json")
+        assert placed.exit_code == 0, placed.output
+        ids.append(str(json.loads(placed.stdout)["order"]["order_id"]))
+
+    def first(order_id: str) -> None:
+        client.orders.cancel_order(order_id, ticker=ticker)
+        locked.take()
+
+    cancelling = connect_as(EndedElsewhereFirst, locked.prime.account)
+    cancelling.area.first = first
+
+    done = kalshi("order", "cancel-all", "--ticker", ticker, "--json", client=lambda: cancelling)
+
+    assert done.exit_code == ExitCode.STATE_WRITE_FAILED, done.output
+    assert {o.status for o in map(client.orders.get_order, ids)} == {"canceled"}
+    document = json.loads(done.stdout)
+    assert document["not_cancelled"] == [], document
+    assert sorted(document["not_recorded"]) == sorted(ids), document
+    assert document["contracts_cancelled"] == "4.00", document

@@ -24,6 +24,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from tests.conftest import SimHarness
 from tests.openapi_check import raw_spec
@@ -315,3 +316,71 @@ def test_cancel_all_goes_on_past_a_batch_cancel_answer_it_cannot_read(
     report = json.loads(done.stdout)
     assert report["proven"] is True, report
     assert any("not proven cancelled" in e for e in report["errors"]), report["errors"]
+
+
+def _failing_requests(failing: dict[int, int]) -> tuple[KalshiClient, list[list[str]]]:
+    """A client whose batch cancel requests are answered in full, but the nth request (from 0)
+    with HTTP `failing[n]`; the order ids of each request, as sent."""
+    sent: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append([item["order_id"] for item in json.loads(request.content)["orders"]])
+        status = failing.get(len(sent) - 1)
+        if status is not None:
+            return httpx.Response(status, json={"error": {"code": "failed", "message": "no"}})
+        return httpx.Response(200, json={"orders": [_cancelled(o) for o in sent[-1]]})
+
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="key-1",
+        private_key=generate_private_key(),
+        max_attempts=1,
+        transport=httpx.MockTransport(handler),
+    )
+    return client, sent
+
+
+@pytest.mark.parametrize(("status", "lost"), [(503, True), (500, True), (429, False)])
+def test_a_failed_request_of_a_split_batch_keeps_what_the_others_answered(
+    status: int, lost: bool
+) -> None:
+    """45 orders go as requests of 20, 20 and 5; the second fails after every retry. The first
+    and third requests' cancels come back confirmed, and the second's orders not proven
+    cancelled, in doubt when the failure may have cancelled them (its answer lost). The
+    failure was raised and every answer of the call thrown away: the kill switch's report and
+    its proof rested on a listing, and `--json` of a filtered one counted fewer cancels."""
+    many: list[tuple[str, str | None]] = [(f"o{i}", "KXT-A") for i in range(45)]
+    client, sent = _failing_requests({1: status})
+    with client:
+        results = client.orders.batch_cancel(many)
+    assert [len(ids) for ids in sent] == [20, 20, 5]
+    assert [r.order_id for r in results] == [o for o, _ in many]
+    confirmed = {r.order_id for r in results if r.error is None}
+    assert confirmed == {f"o{i}" for i in [*range(20), *range(40, 45)]}
+    failed = [r for r in results if r.error is not None]
+    assert [r.order_id for r in failed] == [f"o{i}" for i in range(20, 40)]
+    assert all(r.reduced_by == 0 and str(status) in (r.error or "") for r in failed), failed
+    assert all(r.after_lost_answer is lost for r in failed), failed
+
+
+def test_a_refused_key_after_an_answered_request_sends_no_more_and_keeps_the_answers() -> None:
+    """A 401 refuses the key, not the orders: no later request is sent (it would be refused
+    too), and the orders not cancelled come back not proven cancelled beside those that were."""
+    many: list[tuple[str, str | None]] = [(f"o{i}", "KXT-A") for i in range(45)]
+    client, sent = _failing_requests({1: 401})
+    with client:
+        results = client.orders.batch_cancel(many)
+    assert [len(ids) for ids in sent] == [20, 20]
+    assert [r.order_id for r in results] == [o for o, _ in many]
+    assert [r.order_id for r in results if r.error is None] == [f"o{i}" for i in range(20)]
+    assert all("401" in (r.error or "") for r in results[20:]), results[20:]
+
+
+@pytest.mark.parametrize("status", [503, 401])
+def test_a_batch_none_of_whose_requests_is_answered_raises(status: int) -> None:
+    """Nothing answered, the failure is the caller's to judge (retried, refused whole)."""
+    many: list[tuple[str, str | None]] = [(f"o{i}", "KXT-A") for i in range(25)]
+    client, _ = _failing_requests({0: status, 1: status})
+    with client, pytest.raises(ApiError) as failed:
+        client.orders.batch_cancel(many)
+    assert failed.value.status == status

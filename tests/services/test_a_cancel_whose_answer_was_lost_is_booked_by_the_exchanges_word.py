@@ -446,3 +446,37 @@ def test_an_order_ended_uncancelled_is_read_after_one_a_lost_cancel_left_in_doub
         row = clocked_store.orders.intent_by_order_id(order_id)
         assert row is not None
         assert (row.status, row.filled, row.remaining) == ("executed", Decimal(2), Decimal(0))
+
+
+class LosesTheAnswerThenRefusesTheBatchWhole(LosesTheFirstAnswer):
+    """The first batch cancel takes the orders off and its answer is lost; the batch sent again
+    is refused whole (400), and each order sent alone is answered `not_found`."""
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        if not self.listed and len(orders) > 1:
+            raise ApiError.from_response(400, {"error": {"code": "bad_request"}})
+        return super().batch_cancel(orders, subaccounts=subaccounts)
+
+
+def test_orders_of_a_lost_cancel_sent_alone_after_their_batch_was_refused_are_read_and_counted(
+    store: Store,
+) -> None:
+    """The lost answer of the batch's first try is carried to its orders sent alone: each
+    refusal may be that lost cancel's doing, so each order is read by its id and counted
+    cancelled as the exchange says. The refusals were taken at their word, named as errors and
+    counted cancelled by no one."""
+    exchange = LosesTheAnswerThenRefusesTheBatchWhole(
+        {"a": resting("a", status="canceled"), "b": resting("b", status="canceled")}
+    )
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert report.proven
+    assert sorted(exchange.looked_up) == ["a", "b"]
+    assert sorted(report.cancelled) == ["a", "b"]
+    assert report.contracts_cancelled == Decimal(4)
+    assert not [e for e in report.errors if e.startswith(("a:", "b:"))], report.errors

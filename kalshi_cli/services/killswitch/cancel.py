@@ -44,7 +44,12 @@ class BatchRefused(Exception):
     """The exchange refused a whole batch cancel request (a 4xx other than 429 and 401): per
     openapi.yaml a batch answers for each order it names (an order it cannot cancel, one gone
     too, is its own item's `error`), so a refusal of the request (an item it cannot take, more
-    items than the tier allows) says nothing of the other orders in it."""
+    items than the tier allows) says nothing of the other orders in it. `lost`: an earlier try's
+    answer was lost (`may_have_acted`), so that try may have cancelled some of them."""
+
+    def __init__(self, *, lost: bool) -> None:
+        super().__init__()
+        self.lost = lost
 
 
 @dataclass
@@ -263,26 +268,33 @@ class KillCancels:
         self._cancel_in_batches(orders, run, self.batch_size, run.deadline)
 
     def _cancel_in_batches(
-        self, orders: list[Order] | list[IntentRecord], run: Pull, size: int, until: float
+        self,
+        orders: list[Order] | list[IntentRecord],
+        run: Pull,
+        size: int,
+        until: float,
+        *,
+        lost: bool = False,
     ) -> None:
         """`orders` in batches of `size`, each batch's tries within an equal share of what is
         left until `until` (the last gets all that is left), so one the exchange keeps failing
         or never answers holds no later batch back; a batch refused whole (`BatchRefused`) is
         sent again one order to a batch within its share, so that only the order the exchange
-        refuses is left."""
+        refuses is left, each refusal in doubt when a try of the batch lost its answer
+        (`lost`, as in `_send`)."""
         chunks = [orders[i : i + size] for i in range(0, len(orders), size)]
         for number, chunk in enumerate(chunks):
             share = (until - self.clock.monotonic()) / (len(chunks) - number)
             ends = self.clock.monotonic() + share
             try:
-                results = self._send(chunk, run, ends)
-            except BatchRefused:
+                results = self._send(chunk, run, ends, lost=lost)
+            except BatchRefused as refused:
                 if len(chunk) > 1:
                     run.say(
                         f"a batch of {len(chunk)} cancel(s) was refused: "
                         "cancelling its orders one by one"
                     )
-                    self._cancel_in_batches(chunk, run, 1, ends)
+                    self._cancel_in_batches(chunk, run, 1, ends, lost=refused.lost)
                 continue  # an order refused alone still rests: the next listing shows it
             if results is None:
                 run.say(f"a batch of {len(chunk)} cancel(s) failed for {share:g}s: going on")
@@ -305,12 +317,13 @@ class KillCancels:
                 report.errors.append(f"{r.order_id}: {r.error}")
 
     def _send(
-        self, chunk: list[Order] | list[IntentRecord], run: Pull, until: float
+        self, chunk: list[Order] | list[IntentRecord], run: Pull, until: float, *, lost: bool
     ) -> list[CancelResult] | None:
         """One batch's results, tried again until `until` (its share of the deadline), each
         try's request cut to it as well: one the exchange never answers ends with the share,
-        not the run. Each refused one marked when an earlier try's answer was lost. None when
-        the share was spent on failures that pass and the run goes on (`_may_go_on_after`);
+        not the run. Each refused one marked when an earlier try's answer was lost, or `lost`
+        (the orders sent again from a batch whose try lost its answer). None when the share
+        was spent on failures that pass and the run goes on (`_may_go_on_after`);
         `BatchRefused` when the exchange refused the request whole (not the key)."""
         # the client: not for `config show`
         from kalshi_cli.client.requests import after_lost_answer
@@ -332,11 +345,11 @@ class KillCancels:
             last = failed[-1] if failed else None
             if isinstance(last, ApiError) and not isinstance(last, MAY_PASS):
                 if not refuses_the_key(last):
-                    raise BatchRefused from last
+                    raise BatchRefused(lost=any(map(may_have_acted, failed))) from last
             elif self._may_go_on_after(failed, run):
                 return None
             raise
-        return after_lost_answer(results) if any(map(may_have_acted, failed)) else results
+        return after_lost_answer(results) if lost or any(map(may_have_acted, failed)) else results
 
     def look_up_what_lost_cancels_left(self, run: Pull) -> None:
         """Each order `doubted` that no later cancel confirmed and the latest listing no longer

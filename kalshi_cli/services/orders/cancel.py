@@ -12,7 +12,8 @@ import msgspec
 
 from kalshi_cli.services.orders.context import refuse_an_unknown_scope
 from kalshi_cli.services.reconcile import account_resting, book_cancel, listed_subaccounts
-from kalshi_cli.store import StoreError
+from kalshi_cli.store import CancelNotRecorded, StoreError
+from kalshi_cli.store.errors import is_state_failure as is_failing
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.errors import (
@@ -59,6 +60,10 @@ class MarketCancelled:
     unconfirmed: str | None = None
     # order id -> why its cancel failed: it may rest still, and the others were cancelled
     failed: dict[str, KalshiError] = field(default_factory=dict)
+    # the state file's failure, once it failed (None: every cancel recorded), and the orders
+    # cancelled on the exchange that it does not record (`kalshi reconcile` books them)
+    state_fault: StoreError | None = None
+    not_recorded: list[str] = field(default_factory=list)
 
 
 class OrderCancels:
@@ -88,8 +93,9 @@ class OrderCancels:
         lookup told to `say`): one the exchange does not know is refused; one whose spelling it
         did not confirm is cancelled as typed and the result says it is not done
         (`unconfirmed`). An order whose cancel fails (the exchange failing, refusing it, the
-        order executed first) is named in `failed` and the others are cancelled all the same;
-        a refused key (`refuses_the_key`) or a failing state file ends it at once."""
+        order executed first) is named in `failed` and the others are cancelled all the same,
+        and so are they when the state file fails (`_cancel_each`); a refused key
+        (`refuses_the_key`) ends it at once."""
         client = self._context.client
         scope = refuse_an_unknown_scope(
             client.markets, self._context.clock or SystemClock(), ticker=ticker, say=say
@@ -97,20 +103,47 @@ class OrderCancels:
         resting = account_resting(
             client, numbers=listed_subaccounts(client), ticker=scope.ticker or ticker
         )
-        done = MarketCancelled({}, scope.unconfirmed)
-        for order_id, order in resting.items():
+        return self._cancel_each(resting, scope.unconfirmed)
+
+    def _cancel_each(self, resting: dict[str, Order], unconfirmed: str | None) -> MarketCancelled:
+        """Each of `resting` cancelled on the exchange. Once the state file fails (it cannot be
+        read or written), the cancels go on without it, each named not recorded: the trader
+        asked for every order cancelled, and a state file that waits out its busy timeout on
+        each order would hold every later cancel back. An order the failure met before its
+        cancel went out is sent again without it (a cancel is idempotent)."""
+        cancelled: dict[str, Decimal] = {}
+        failed: dict[str, KalshiError] = {}
+        not_recorded: list[str] = []
+        fault: StoreError | None = None
+        orders = list(resting.items())
+        while orders:
+            order_id, order = orders[0]
+            record = fault is None
             try:
-                done.cancelled[order_id] = self.cancel(order_id, ticker=order.ticker, listed=order)
-            except StoreError:
-                raise  # the state file's, not this order's: the command fails as ever
+                cancelled[order_id] = self.cancel(
+                    order_id, ticker=order.ticker, listed=order, record=record
+                )
+            except CancelNotRecorded as exc:  # cancelled; the state file did not take it
+                cancelled[order_id], fault = exc.reduced_by, exc.failure
             except KalshiError as exc:
-                if refuses_the_key(exc):
-                    raise  # every other cancel would be refused too
-                done.failed[order_id] = exc  # one order's failure keeps no other resting
-        return done
+                if refuses_the_key(exc) or (isinstance(exc, StoreError) and not is_failing(exc)):
+                    raise  # every other cancel would be refused too; a bug of ours
+                if record and is_failing(exc):
+                    fault = exc
+                    continue  # the same order again, without the state file
+                failed[order_id] = exc  # one order's failure keeps no other resting
+            if order_id in cancelled and fault is not None:
+                not_recorded.append(order_id)
+            orders.pop(0)
+        return MarketCancelled(cancelled, unconfirmed, failed, fault, not_recorded)
 
     def cancel(
-        self, order_id: str, *, ticker: str | None = None, listed: Order | None = None
+        self,
+        order_id: str,
+        *,
+        ticker: str | None = None,
+        listed: Order | None = None,
+        record: bool = True,
     ) -> Decimal:
         """Cancel one order; returns the contracts taken off the book.
 
@@ -120,8 +153,10 @@ class OrderCancels:
         (`ticker`, else the state file's, else the order read first): the exchange routes it to
         that market's shard, and an id alone goes to shard 0, where another shard's order is not
         found (docs/shards.md). It goes to the order's subaccount (`OrderContext.subaccount_of`),
-        as a listing showed it (`listed`) when one did."""
-        local = self._context.local(order_id)
+        as a listing showed it (`listed`) when one did. `record` False: the state file is not
+        read nor written (it failed); a cancel answered that it cannot record is
+        `CancelNotRecorded`."""
+        local = self._context.local(order_id) if record else None
         ticker = ticker or (local.ticker if local else None) or self._ticker_of(order_id)
         where = self._context.subaccount_of(order_id, local, listed)
         try:
@@ -149,7 +184,10 @@ class OrderCancels:
                     code=exc.code,
                     hint="look again with `kalshi order show`; `kalshi reconcile` settles it",
                 ) from exc
-            book_cancel(self._context.store, order_id, order, subaccount=self._context.subaccount)
+            if record:
+                book_cancel(
+                    self._context.store, order_id, order, subaccount=self._context.subaccount
+                )
             if order.status == EXECUTED:
                 filled = fmt_count(order.fill_count)
                 raise type(exc)(
@@ -159,8 +197,26 @@ class OrderCancels:
                     code=exc.code,
                 ) from exc
             return ZERO
-        book_cancel(self._context.store, order_id)
+        if record:
+            self._book_cancelled(order_id, result.reduced_by)
         return result.reduced_by
+
+    def _book_cancelled(self, order_id: str, reduced_by: Decimal) -> None:
+        """A cancel the exchange answered, in the state file; one it cannot take is told as
+        made all the same (`CancelNotRecorded`): the order is off the book."""
+        try:
+            book_cancel(self._context.store, order_id)
+        except StoreError as exc:
+            if not is_failing(exc):
+                raise
+            raise CancelNotRecorded(
+                f"order {order_id} WAS CANCELLED ({fmt_count(reduced_by)} taken off the book), "
+                f"but the state file could not record it: {exc.message}",
+                hint="`kalshi reconcile` records it once the state file can be written",
+                order_id=order_id,
+                reduced_by=reduced_by,
+                failure=exc,
+            ) from exc
 
     def _other_subaccount(
         self, order_id: str, local: IntentRecord | None, *, tried: int | None
