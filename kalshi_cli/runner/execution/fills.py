@@ -103,8 +103,9 @@ class Sent:
 
 
 class SentOrders:
-    """Order id -> what was sent, for every order this run placed (the oldest forgotten past
-    MAX_REMEMBERED: a loop runs for weeks; a fill of a forgotten order is attributed from the
+    """Order id -> what was sent, for the orders this run placed that may still fill: one is let
+    go once its every contract is filled and applied (`forget`), and the oldest past
+    MAX_REMEMBERED (a loop runs for weeks; a fill of a forgotten order is attributed from the
     state file instead)."""
 
     def __init__(self) -> None:
@@ -120,6 +121,10 @@ class SentOrders:
         answer said): remembered with what it was before, for the fills made before then."""
         before = self._sent.get(order_id)
         self.remember(order_id, sent if before is None else before.amended(sent, landed))
+
+    def forget(self, order_id: str) -> None:
+        """No fill of the order is still to come: what was sent of it is not needed."""
+        self._sent.pop(order_id, None)
 
     def get(self, order_id: str) -> Sent | None:
         return self._sent.get(order_id)
@@ -156,7 +161,8 @@ class AppliedFills:
         self._reads_sent += 1
         return self._reads_sent
 
-    def note(self, fill: Fill) -> None:
+    def note(self, fill: Fill) -> Decimal:
+        """`fill` applied: the contracts of its order applied so far, with it."""
         order_id = fill.order_id
         self._trades[(order_id, fill.trade_id)] = None
         applied = self._counts[order_id] = self._counts.pop(order_id, ZERO) + fill.count
@@ -165,6 +171,7 @@ class AppliedFills:
         for kept in (self._trades, self._counts):
             while len(kept) > MAX_REMEMBERED:
                 kept.popitem(last=False)
+        return applied
 
     def fill_is_news(self, notice: FillNotice) -> bool:
         """A `fill` message about a fill this run has not applied yet."""
@@ -561,7 +568,10 @@ class FillSync:
             self._records.forget_realized(record.ts)
         self._late.booked(fill.ticker, record.ts)
         self._seen[fill.fill_id] = record.ts
-        self.applied.note(fill)
+        applied = self.applied.note(fill)
+        if intent is not None and applied >= intent.count:
+            # every contract of the order filled and applied: no fill of it is still to come
+            self.sent.forget(fill.order_id)
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
         self._forget_old_fills()
         self._counters.fills += 1

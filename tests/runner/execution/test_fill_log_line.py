@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+from kalshi_cli.runner.execution.fills import Sent
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
 from kalshi_cli.vocabulary.decisions import Intent, PositionView
 from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
@@ -80,6 +81,15 @@ def test_a_fill_of_an_order_sent_is_logged_in_its_sides_terms_with_latency_and_s
 
     rig.client.create_order = slow_answer  # type: ignore[method-assign]
     fills = rig.loop.executor.fills
+    # what was sent of each order, as it was remembered (an order filled whole is let go)
+    remembered: dict[str, Sent] = {}
+    remember = fills.sent.remember
+
+    def spied(order_id: str, sent: Sent) -> None:
+        remembered[order_id] = sent
+        remember(order_id, sent)
+
+    fills.sent.remember = spied
     booked_at: list[float] = []
     for _ in range(40):
         before = len(_logged(log))
@@ -90,8 +100,8 @@ def test_a_fill_of_an_order_sent_is_logged_in_its_sides_terms_with_latency_and_s
             break
     bought, sold = _logged(log)
     for line, action, at in ((bought, "buy", booked_at[0]), (sold, "sell", booked_at[-1])):
-        sent = fills.sent.get(line["order_id"])
-        assert sent is not None and sent.action.value == action
+        sent = remembered[line["order_id"]]
+        assert sent.action.value == action
         assert (line["ticker"], line["side"], line["action"]) == (ticker, "no", action)
         assert D(line["count"]) == 3 and line["fill_id"]
         assert D(line["slippage"]) == -BETTER, line  # filled BETTER better than its limit
