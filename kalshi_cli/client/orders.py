@@ -205,7 +205,8 @@ class OrdersApi(Area):
         cancelled (`after_lost_answer` when its answer may have been lost), and the requests
         after it go out, unless it refused the key (the rest are not sent). Raised only when no
         request was answered: the caller judges the failure (tries again, sends the orders
-        alone)."""
+        alone), so the failure raised is a refused key, else one that may have acted when any
+        may have (`may_have_acted`: a lost answer), whose orders a later try may find gone."""
         size = min(BATCH_CANCEL_MAX, self._conn.limiter.max_batch_items(per_item=2))
         chunks = [orders[start : start + size] for start in range(0, len(orders), size)]
         results: list[CancelResult] = []
@@ -216,8 +217,9 @@ class OrdersApi(Area):
                 results.extend(self._cancel_request(chunk, subaccounts or {}))
                 answered = True
             except KalshiError as exc:
-                failure = exc
                 ends = refuses_the_key(exc)  # every later request would be refused too
+                if failure is None or ends or not may_have_acted(failure):
+                    failure = exc
                 left = chunks[number:] if ends else [chunk]
                 why = f"not proven cancelled: its batch cancel request failed ({exc.one_line()})"
                 lost = may_have_acted(exc)

@@ -460,7 +460,7 @@ class MoneyMover:
             )
             looked_up = False
         except TransferOutcomeUnknown as exc:
-            transfer_id = self._find(move, before, exc)
+            transfer_id = self._find(move, before, exc, intent)
             looked_up = True
         except KalshiError as exc:
             if intents is not None and intent is not None:
@@ -509,7 +509,7 @@ class MoneyMover:
             left = intent.created_at + self._lookup_s - self._clock.wall()
             if left > 0 and not wait:
                 continue  # one listed now may not be the only one by the window's end
-            found = self._in_window(move, set(intent.known), max(left, 0.0))
+            found = self._in_window(move, set(intent.known), max(left, 0.0), intent.intent_id)
             ids = tuple(t.transfer_id for t in found)
             outcome = "not_made" if not ids else "made" if len(ids) == 1 else "ambiguous"
             made = ids[0] if outcome == "made" else None
@@ -532,13 +532,15 @@ class MoneyMover:
                     hint="`kalshi shard list` shows when it does again",
                 )
 
-    def _find(self, move: Move, before: set[str], lost: TransferOutcomeUnknown) -> str:
+    def _find(
+        self, move: Move, before: set[str], lost: TransferOutcomeUnknown, own: int | None
+    ) -> str:
         """The id of the transfer whose answer was lost: the one new transfer of these shards and
         amount in the history `lookup_s` after it was sent (`_in_window`). None, or more than
         one: the outcome stays unknown, and nothing is sent again. A transfer another move
-        claimed is not this one's (`_in_window`)."""
+        claimed is not this one's (`_in_window`; `own`: this move's written record)."""
         try:
-            found = self._in_window(move, before, self._lookup_s)
+            found = self._in_window(move, before, self._lookup_s, own)
         except KalshiError as exc:
             why = f"the transfer history could not be read: {exc.one_line()}"
             raise TransferOutcomeUnknown(f"{lost.message.rstrip('.')}; {why}") from exc
@@ -553,18 +555,21 @@ class MoneyMover:
             f"{lost.message.rstrip('.')}; {why}; {self.where(move)}"
         ) from lost
 
-    def _in_window(self, move: Move, before: set[str], seconds: float) -> list[Transfer]:
+    def _in_window(
+        self, move: Move, before: set[str], seconds: float, own: int | None
+    ) -> list[Transfer]:
         """The new transfers of the move's shards and amount the history lists `seconds` from
         now, looked at until then (or until two are listed): the history names no subaccount
         and the request carries no id of the sender's (the spec), so one listed early may be
         another's (a second run, another subaccount's move, a rebalance) with the lost one
         still to come. A transfer some move of the state file was found made by (`claimed`,
         read at each look: another run on it may claim one meanwhile) is that move's alone:
-        never one move's money told as another's."""
+        never one move's money told as another's; one claimed for this move (`own`, by another
+        run's lookup) is still this one's."""
         end = self._clock.monotonic() + seconds
         intents = self._intents
         while True:
-            taken = set() if intents is None else intents.claimed()
+            taken = set() if intents is None else intents.claimed(but=own)
             found = [
                 t
                 for t in self._client.portfolio.iter_transfers()

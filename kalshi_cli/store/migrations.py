@@ -14,8 +14,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Migration:
+    """`needed` False: it only makes reads faster (an index), so this version reads and writes a
+    file without it the same: an open that does not migrate (a `kalshi check` beside the loop of
+    the version before) takes the file with it pending (`needed_pending`)."""
+
     name: str
     statements: tuple[str, ...]
+    needed: bool = True
 
 
 _STATUS_CHECK = "status IN ('pending', 'resting', 'executed', 'canceled', 'rejected', 'unknown')"
@@ -490,6 +495,7 @@ LEG_SET_SETTLING = Migration(
 FILLS_WITHOUT_REALIZED = Migration(
     "0017_fills_without_realized",
     ("CREATE INDEX fills_without_realized ON fills (ts) WHERE realized_pnl IS NULL",),
+    needed=False,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -540,6 +546,12 @@ def check_known(recorded: Sequence[str], migrations: Sequence[Migration]) -> Non
 def pending(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
     done = {name for name, _ in applied(conn)}
     return [m.name for m in migrations if m.name not in done]
+
+
+def needed_pending(conn: sqlite3.Connection) -> list[str]:
+    """The pending migrations this version needs to read and write the file (`Migration.needed`)."""
+    todo = set(pending(conn))
+    return [m.name for m in MIGRATIONS if m.needed and m.name in todo]
 
 
 def apply_pending(

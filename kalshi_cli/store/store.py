@@ -435,13 +435,14 @@ def _migrate(conn: sqlite3.Connection, path: Path, clock: Clock) -> list[str]:
 
 def _refuse_pending(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a file that needs migrating, for an open that does not migrate, and one recording
-    a migration this version does not know (it is from a newer version)."""
+    a migration this version does not know (it is from a newer version). A pending migration
+    this version does not need (`Migration.needed`: an index) is left to the next that migrates."""
     try:
         recorded = [name for name, _ in migrations.applied(conn)]
         migrations.check_known(recorded, migrations.MIGRATIONS)
     except migrations.MigrationError as exc:
         raise StoreError(f"state file {path}: {exc}", hint="upgrade kalshi-cli") from exc
-    todo = migrations.pending(conn)
+    todo = migrations.needed_pending(conn)
     if todo:
         raise StoreError(
             f"state file {path} needs migration(s): {', '.join(todo)}",

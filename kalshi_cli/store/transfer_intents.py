@@ -60,19 +60,24 @@ class TransferIntentRepository:
 
     def claim(self, intent_id: int, transfer_id: str) -> bool:
         """The open move closed `made` by `transfer_id`, unless a move already was (False:
-        nothing written). One statement, so two runs on the file never both claim one
+        nothing written); True too when this move already was (another run on the file found
+        it for this one). One statement, so two runs on the file never both claim one
         transfer, nor both close one move."""
         cursor = self._db.write(
             "UPDATE transfer_intents SET status = 'made', transfer_id = ?, updated_at = ? "
-            "WHERE id = ? AND status = 'open' AND NOT EXISTS (SELECT 1 FROM transfer_intents "
-            "WHERE status = 'made' AND transfer_id = ?)",
-            (transfer_id, self._db.clock.wall(), intent_id, transfer_id),
+            "WHERE id = ? AND ((status = 'open' AND NOT EXISTS (SELECT 1 FROM "
+            "transfer_intents WHERE status = 'made' AND transfer_id = ?)) OR "
+            "(status = 'made' AND transfer_id = ?))",
+            (transfer_id, self._db.clock.wall(), intent_id, transfer_id, transfer_id),
         )
         return cursor.rowcount == 1
 
-    def claimed(self) -> set[str]:
-        """The transfers some move was closed `made` with."""
-        rows = self._db.rows("SELECT transfer_id FROM transfer_intents WHERE status = 'made'")
+    def claimed(self, but: int | None = None) -> set[str]:
+        """The transfers some move (`but` that one) was closed `made` with."""
+        rows = self._db.rows(
+            "SELECT transfer_id FROM transfer_intents WHERE status = 'made' AND id IS NOT ?",
+            (but,),
+        )
         return {row[0] for row in rows}
 
     def open_intents(self) -> list[TransferIntentRecord]:

@@ -423,10 +423,12 @@ def test_a_state_file_that_needs_migrating_is_alerted_on_and_left_unmigrated(
     conn = sqlite3.connect(state, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
-        migrations.apply_pending(conn, 1.0, list(migrations.MIGRATIONS[:-1]))
+        # every migration this version needs to read the file but the newest
+        *before, last_needed = [m for m in migrations.MIGRATIONS if m.needed]
+        migrations.apply_pending(conn, 1.0, before)
     finally:
         conn.close()
-    last = migrations.MIGRATIONS[-1].name
+    last = last_needed.name
     (tmp_path / "config.yaml").write_text(receiver.alerts_config())
     result = check(tmp_path, "heartbeat", environ={"KALSHI_STATE": str(state)})
 
@@ -440,7 +442,36 @@ def test_a_state_file_that_needs_migrating_is_alerted_on_and_left_unmigrated(
     )
     conn = sqlite3.connect(state)
     try:
-        assert migrations.pending(conn) == [last]
+        assert migrations.needed_pending(conn) == [last]
+    finally:
+        conn.close()
+
+
+def test_a_state_file_lacking_only_an_index_is_still_checked_and_left_unmigrated(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """After an upgrade whose only new migration is an index (0017: the fills still to be
+    priced), the file reads and writes the same without it: a cron `kalshi check` beside the
+    loop of the version before still grades it and records its alert state, never UNKNOWN for
+    a migration it does not need, and leaves the migration to `kalshi state migrate`."""
+    state = tmp_path / "state.db"
+    with Store.open(state) as store:
+        store.entries.heartbeat(source="trade")
+    conn = sqlite3.connect(state, isolation_level=None)
+    try:
+        conn.execute("DROP INDEX fills_without_realized")
+        conn.execute("DELETE FROM schema_migrations WHERE name = '0017_fills_without_realized'")
+    finally:
+        conn.close()
+    (tmp_path / "config.yaml").write_text(receiver.alerts_config())
+    result = check(tmp_path, "heartbeat", environ={"KALSHI_STATE": str(state)})
+
+    assert result.exit_code == OK, result.stdout + result.stderr
+    assert line(result).startswith("KALSHI HEARTBEAT OK - ")
+    assert "alert state" not in result.stderr
+    conn = sqlite3.connect(state)
+    try:
+        assert migrations.pending(conn) == ["0017_fills_without_realized"]
     finally:
         conn.close()
 

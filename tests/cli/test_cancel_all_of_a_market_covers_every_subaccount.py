@@ -126,3 +126,42 @@ def test_a_refused_key_ends_a_markets_cancel_all_at_once(prime: SimHarness, kals
 
     assert done.exit_code == ExitCode.AUTH, done.output
     assert exchange.cancels and set(exchange.cancels) == {exchange.failing}
+
+
+class _KeyRefusedAfterOneCancel(httpx.HTTPTransport):
+    """The real simulator, except that every cancel after the first is answered 401 (the key
+    refused midway); `cancels` are the order ids of the cancels asked, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancels: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        prefix, _, order_id = request.url.path.rpartition("/")
+        if request.method == "DELETE" and prefix.endswith("/portfolio/events/orders"):
+            self.cancels.append(order_id)
+            if len(self.cancels) > 1:
+                return httpx.Response(401, json={"error": {"code": "unauthorized"}})
+        return super().handle_request(request)
+
+
+def test_a_key_refused_midway_still_names_the_orders_cancelled_before_it(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """The first of T's orders is cancelled, the next cancel's key refused: the command exits
+    AUTH and names the order it did cancel. It said only that the key was refused, so the
+    trader could not tell that one of T's orders was off the book and the others rest."""
+    (ticker,) = make_markets(prime, 1)
+    for n in range(3):
+        prime.placed(prime.account, order_body(ticker, price=f"0.2{n}"))
+    exchange = _KeyRefusedAfterOneCancel()
+
+    done = kalshi(
+        "order", "cancel-all", "--ticker", ticker,
+        client=partial(connect, prime.account, transport=exchange),
+    )  # fmt: skip
+
+    assert done.exit_code == ExitCode.AUTH, done.output
+    first = exchange.cancels[0]
+    assert _the_order(prime, first)["status"] == "canceled"
+    assert f"cancelled before it: {first}" in done.output, done.output

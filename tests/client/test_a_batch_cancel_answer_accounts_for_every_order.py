@@ -384,3 +384,19 @@ def test_a_batch_none_of_whose_requests_is_answered_raises(status: int) -> None:
     with client, pytest.raises(ApiError) as failed:
         client.orders.batch_cancel(many)
     assert failed.value.status == status
+
+
+def test_a_batch_no_request_answered_raises_a_failure_that_may_have_acted() -> None:
+    """The first request's answer is lost (503: it may have cancelled its orders), the second is
+    refused before acting (429). The failure raised tells the caller a request may have acted,
+    so the caller marks what a later try is refused as in doubt (`after_lost_answer`): raising
+    the last failure alone (the 429) told it nothing was cancelled, and the orders the lost
+    request took were named errors, not looked up."""
+    from kalshi_cli.client.retry import may_have_acted
+
+    many: list[tuple[str, str | None]] = [(f"o{i}", "KXT-A") for i in range(25)]
+    client, sent = _failing_requests({0: 503, 1: 429})
+    with client, pytest.raises(ApiError) as failed:
+        client.orders.batch_cancel(many)
+    assert [len(ids) for ids in sent] == [20, 5]
+    assert may_have_acted(failed.value), failed.value

@@ -612,3 +612,42 @@ def test_a_transfer_claimed_by_another_run_as_the_lookup_ends_is_not_claimed_twi
     (ours,) = store.transfer_intents.open_intents()
     assert ours.transfer_id is None
     assert store.transfer_intents.claimed() == {"tr-1"}
+
+
+class AnotherRunFindsOursMade(ShardExchange):
+    """Ours made as tr-1 and its answer lost; while our lookup reads the history, another `kalshi
+    shard move` on the state file (its `settle_earlier`) finds tr-1 and claims it for our move."""
+
+    store: Store
+
+    def _transfer(self, body: dict[str, Any]) -> httpx.Response:
+        if not self.posts:
+            self.answer = "sent"
+            super()._transfer(body)
+            raise httpx.ReadTimeout("timed out")  # made, its answer lost
+        return super()._transfer(body)
+
+    def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        answer = super()._read(path, params)
+        if path == "/portfolio/intra_exchange_instance_transfers":
+            for ours in self.store.transfer_intents.open_intents():
+                self.store.transfer_intents.claim(ours.intent_id, "tr-1")
+        return answer
+
+
+def test_a_lost_answer_another_run_found_for_this_move_is_told_made(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """The other run closed our own move made by tr-1 while we looked: tr-1 is this move's, so
+    the move is told made and followed, never unknown (exit 10) with the hint that a later move
+    looks it up again, which would not (it is closed) and a trader sending it again doubles."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherRunFindsOursMade({(0, 0): D("100"), (0, 2): D("0")})
+    exchange.store = store
+    result = _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2), wait=False)
+    assert result.transfer.transfer_id == "tr-1"
+    assert result.looked_up
+    assert store.transfer_intents.open_intents() == []
+    assert store.transfer_intents.claimed() == {"tr-1"}
+    assert len(exchange.posts) == 1

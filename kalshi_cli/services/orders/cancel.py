@@ -126,8 +126,11 @@ class OrderCancels:
             except CancelNotRecorded as exc:  # cancelled; the state file did not take it
                 cancelled[order_id], fault = exc.reduced_by, exc.failure
             except KalshiError as exc:
-                if refuses_the_key(exc) or (isinstance(exc, StoreError) and not is_failing(exc)):
-                    raise  # every other cancel would be refused too; a bug of ours
+                if refuses_the_key(exc):  # every other cancel would be refused too
+                    _name_cancelled(exc, cancelled, not_recorded)
+                    raise
+                if isinstance(exc, StoreError) and not is_failing(exc):
+                    raise  # a bug of ours
                 if record and is_failing(exc):
                     fault = exc
                     continue  # the same order again, without the state file
@@ -297,3 +300,18 @@ class OrderCancels:
                     count=max(row.filled_count, filled) + remaining,
                     row=row,
                 )
+
+
+def _name_cancelled(
+    exc: KalshiError, cancelled: dict[str, Decimal], not_recorded: list[str]
+) -> None:
+    """`exc` (the key refused midway through a market's cancels) naming the orders it did
+    cancel before it, and those of them the state file does not record: the trader is told
+    what is off the book, not only what failed."""
+    if cancelled:
+        exc.message = f"{exc.message}; cancelled before it: {', '.join(cancelled)}"
+    if not_recorded:
+        exc.message = (
+            f"{exc.message} (not recorded in the state file: {', '.join(not_recorded)}; "
+            "`kalshi reconcile` records them)"
+        )
