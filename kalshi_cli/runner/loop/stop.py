@@ -2,7 +2,8 @@
 
 Every exchange call of the stop runs under one `clock.Deadline` (`trade.stop_deadline_s`):
 
-1. trigger the session's order group, or without one cancel the loop's orders in batches;
+1. trigger the session's order group, or without one cancel the loop's orders in batches, each
+   within its share (runner/loop/stop_batches.py);
 2. look up the orders of unknown outcome while the withdrawal share lasts, cancelling each
    found resting;
 3. list the resting orders and cancel the loop's still there side by side on worker threads
@@ -37,6 +38,7 @@ from kalshi_cli.runner.execution.give_up import (
 )
 from kalshi_cli.runner.execution.order_group import trigger_each
 from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
+from kalshi_cli.runner.loop.stop_batches import batch_cancel_at_stop
 from kalshi_cli.runner.loop.stop_proof import StopProof
 from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import is_state_failure
@@ -173,7 +175,7 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
     rest = [o for o in own if answers.group_of(o.ticker) not in done]
     if rest:
         try:
-            _batch_cancel(loop, rest, abandon)
+            batch_cancel_at_stop(loop, rest, abandon)
         except GivenUp:
             return False
     unknown = loop.executor.unknown_orders
@@ -220,28 +222,6 @@ def _looked_unless_given_up(
         return unless_given_up(partial(look, lost), abandon)
     except GivenUp:
         return []
-
-
-def _batch_cancel(
-    loop: StoppingLoop, own: list[OpenOrder], abandon: threading.Event | None = None
-) -> None:
-    """The loop's orders in batch cancel requests; each one cancelled is booked so (none when
-    a second interrupt comes first: `GivenUp`)."""
-    here = loop.client.subaccount
-    pairs: list[tuple[str, str | None]] = [(o.order_id, o.ticker) for o in own]
-    where = {o.order_id: here for o in own} if here else None
-    batch_cancel = loop.client.orders.batch_cancel
-    try:
-        results = unless_given_up(lambda: batch_cancel(pairs, subaccounts=where), abandon)
-    except KalshiError as exc:
-        loop.log.emit("stop_batch_cancel_failed", {"orders": len(own), "error": exc.one_line()})
-        return
-    tickers = {o.order_id: o.ticker for o in own}
-    for result in results:
-        if result.error is None and result.order_id in tickers:
-            loop.executor.cancels.booked_cancelled(
-                tickers[result.order_id], result.order_id, result.reduced_by, "shutdown"
-            )
 
 
 def _resting_of(

@@ -80,6 +80,7 @@ def test_a_stop_whose_earlier_steps_take_all_they_may_still_withdraws_and_proves
     assert summary.not_proven == ()
     assert rig.loop.log.counts.get("stop_proven") == 1
     assert rig.loop.log.counts.get("stop_batch_cancel_failed") is None
-    # the withdrawal began with its share of the deadline left, and the stop kept its deadline
-    assert sent and sent[0] >= STOP_SHARES.withdrawal * stop_s * 0.5
+    # the withdrawal began with its share of the deadline left (its batch cancel has its own
+    # share of that), and the stop kept its deadline
+    assert sent and sent[0] >= STOP_SHARES.withdrawal * STOP_SHARES.batch_cancels * stop_s * 0.5
     assert rig.clock.monotonic() - began <= stop_s
