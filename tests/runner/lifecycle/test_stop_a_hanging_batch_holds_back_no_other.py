@@ -17,7 +17,7 @@ import pytest
 from kalshi_cli.client.connection import BATCH_CANCEL_MAX
 from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.vocabulary.clock import Deadline
-from kalshi_cli.vocabulary.errors import CutShortByDeadline, NotSentPastDeadline
+from kalshi_cli.vocabulary.errors import ApiError, CutShortByDeadline, NotSentPastDeadline
 from kalshi_cli.vocabulary.units import Action, Side
 from tests.runner.fakes import Rig, swap_decide
 from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
@@ -93,3 +93,32 @@ def test_a_batch_cancel_never_answered_holds_back_no_other_cancel_of_the_stop(
     assert rig.loop.log.counts.get("stop_proven") == 1
     assert rig.loop.log.counts.get("stop_batch_cancel_failed") == 1
     assert rig.clock.monotonic() - began <= stop_s
+
+
+def test_a_batch_cancel_refused_whole_is_sent_again_one_order_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch the exchange refuses whole (a 400: an item it cannot take) says nothing of the
+    other orders in it: each is sent again in a batch of its own, within the batch's share, and
+    the later batch goes out; none is left to the cancels one by one."""
+    rig = _quoting(tmp_path)
+    client = rig.client
+    batches: list[int] = []
+    batch_cancel = client.batch_cancel
+
+    def first_refused(orders: list[tuple[str, str | None]], **kwargs: Any) -> Any:
+        batches.append(len(orders))
+        if len(batches) == 1:
+            raise ApiError.from_response(400, {"code": "bad_request", "message": "refused"})
+        return batch_cancel(orders, **kwargs)
+
+    one_by_one: list[Any] = []
+    monkeypatch.setattr(client, "batch_cancel", first_refused)
+    monkeypatch.setattr(
+        client, "cancel_order", _as_the_client_sends(client.cancel_order, one_by_one)
+    )
+    summary = rig.loop.stop.shutdown(cancel_resting=True)
+    assert batches == [BATCH_CANCEL_MAX, *[1] * BATCH_CANCEL_MAX, QUOTES - BATCH_CANCEL_MAX]
+    assert one_by_one == []
+    assert _resting_of(rig, MM) == []
+    assert summary.not_proven == ()
