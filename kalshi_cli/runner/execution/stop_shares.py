@@ -13,8 +13,9 @@ Inside a step, a share of what is left of it: the sets of legs spend at most `le
 theirs on one wait (the lookups of a leg of unknown outcome, the API error guard's backoff
 before a sale back goes again); the triggers of the session's order groups get `triggers` of
 the whole deadline, the kill switch's share (`GROUP_STEP_SHARE`), inside the withdrawal's; the
-proving listing keeps `proof` of what is left when the withdrawal begins, at most
-`proof_most_s`.
+batch cancels without a group at most `batch_cancels` of what the withdrawal has left when they
+begin, so the cancels one by one of what they left get the rest; the proving listing keeps
+`proof` of what is left when the withdrawal begins, at most `proof_most_s`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class StopShares:
     withdrawal: float
     leg_waits: float
     triggers: float
+    batch_cancels: float
     proof: float
     proof_most_s: float
 
@@ -45,6 +47,8 @@ class StopShares:
             )
         if not 0 < self.triggers < self.withdrawal:
             raise ValueError("the triggers run inside the withdrawal's share")
+        if not 0 < self.batch_cancels < 1:
+            raise ValueError("the batch cancels leave the cancels one by one a part of their time")
 
 
 STOP_SHARES = StopShares(
@@ -53,6 +57,7 @@ STOP_SHARES = StopShares(
     withdrawal=0.4,
     leg_waits=0.5,
     triggers=GROUP_STEP_SHARE,
+    batch_cancels=0.5,
     proof=0.25,
     proof_most_s=5.0,
 )

@@ -2,7 +2,8 @@
 
 Every exchange call of the stop runs under one `clock.Deadline` (`trade.stop_deadline_s`):
 
-1. trigger the session's order group, or without one cancel the loop's orders in batches;
+1. trigger the session's order group, or without one cancel the loop's orders in batches, each
+   within its share (runner/loop/stop_batches.py);
 2. look up the orders of unknown outcome while the withdrawal share lasts, cancelling each
    found resting;
 3. list the resting orders and cancel the loop's still there side by side on worker threads
@@ -37,6 +38,7 @@ from kalshi_cli.runner.execution.give_up import (
 )
 from kalshi_cli.runner.execution.order_group import trigger_each
 from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
+from kalshi_cli.runner.loop.stop_batches import batch_cancel_at_stop
 from kalshi_cli.runner.loop.stop_proof import StopProof
 from kalshi_cli.runner.ports import own_book
 from kalshi_cli.store.errors import is_state_failure
@@ -108,54 +110,60 @@ def withdraw_at_stop(
     failed: Exception | None = None
     with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
         try:
-            triggered = _withdraw(loop, abandon, shows_all_from)
+            triggered, looked = _withdraw(loop, abandon, shows_all_from)
         except Exception as exc:  # a bug must not leave the quotes resting
             if is_state_failure(exc):
                 raise  # the stop that writes nothing takes over (runner/loop/state_fault.py)
             # any other (a store error on an order row too: a bug) is withdrawn past
             loop.log.emit("stop_withdrawal_failed", {"error": repr(exc)})
-            failed, triggered = exc, False
+            failed, triggered, looked = exc, False, False
             still = loop.own.resting()
             if still and not (abandon is not None and abandon.is_set()):
                 _cancel_side_by_side(loop, still, abandon)
     if abandon is not None and abandon.is_set():
-        return _given_up(loop, triggered=triggered, first=interrupted_first, failed=failed)
+        return _given_up(
+            loop, triggered=triggered, first=interrupted_first, looked=looked, failed=failed
+        )
     try:
         proof = _prove(
             loop, refused_later=triggered, shows_all_from=shows_all_from, abandon=abandon
         )
     except GivenUp:  # interrupted again while the proof's listing was out
-        return _given_up(loop, triggered=triggered, first=True, failed=failed)
+        return _given_up(loop, triggered=triggered, first=True, looked=looked, failed=failed)
     return proof if failed is None else replace(proof, failed=failed)
 
 
 def _given_up(
-    loop: StoppingLoop, *, triggered: bool, first: bool, failed: Exception | None
+    loop: StoppingLoop, *, triggered: bool, first: bool, looked: bool, failed: Exception | None
 ) -> StopProof:
-    """What a stop a second SIGINT or SIGTERM gave up names, and says: the loop's orders it
-    believes resting, and those of unknown outcome the triggered group will not refuse.
-    `first`: interrupted again outside the wait for those (before the withdrawal began, or
-    while the proof's listing was out), so nothing said yet which of them are left."""
+    """What a stop a second SIGINT or SIGTERM gave up names, and says in one line: the loop's
+    orders it believes resting, and those of unknown outcome the triggered group will not
+    refuse. `first`: interrupted again outside the wait for those (before the withdrawal began,
+    or while the proof's listing was out), so nothing said yet which of them are left;
+    `looked`: the wait for them ran (`see_through`), and said those left when interrupted."""
     resting = tuple(sorted(_believed_resting(loop)))
-    if first:
-        unknown_left = sorted(loop.executor.unknown_orders.unknown)
-        loop.log.emit(
-            "shutdown_abandoned",
-            {"left_resting": list(resting), "unknown_left": unknown_left},
-        )
-    elif resting or not loop.executor.unknown_orders.unknown:  # else see_through said it
-        loop.log.emit("shutdown_abandoned", {"left_resting": list(resting)})
+    all_unknown = sorted(loop.executor.unknown_orders.unknown)
     # an order of unknown outcome given up on may still land, unless the triggered group
     # refuses it: it is not proven gone, so it is named as a resting one is
-    unknown = () if triggered else tuple(sorted(loop.executor.unknown_orders.unknown))
+    unknown = () if triggered else tuple(all_unknown)
+    said: dict[str, Any] = {"left_resting": list(resting)}
+    if first:
+        said["unknown_left"] = all_unknown
+    elif not looked and unknown:  # no wait for them said which are left
+        said["unknown_left"] = list(unknown)
+    if first or not looked or resting or not all_unknown:  # else see_through said it
+        loop.log.emit("shutdown_abandoned", said)
     return StopProof(resting + unknown, abandoned=True, unlisted=GIVEN_UP, failed=failed)
 
 
-def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float) -> bool:
+def _withdraw(
+    loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float
+) -> tuple[bool, bool]:
     """Everything at once, the unknown looked up, what is left side by side. Whether every one
-    of the session's order groups was triggered (they then refuse an order that lands later)."""
+    of the session's order groups was triggered (they then refuse an order that lands later),
+    and whether the orders of unknown outcome were waited for (`see_through`)."""
     if abandon is not None and abandon.is_set():
-        return False  # interrupted again before the stop began: the person will not wait
+        return False, False  # interrupted again before the stop began: the person will not wait
     own = loop.own.resting()
     answers = loop.executor.answers
     groups = answers.order_groups
@@ -166,18 +174,19 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
         with Deadline.within(loop.clock, share_s):
             untriggered = trigger_each(loop.trigger_group, groups, loop.log, len(own), abandon)
     except GivenUp:
-        return False  # it may yet be triggered: nothing is taken as refused
+        return False, False  # it may yet be triggered: nothing is taken as refused
     done = set(groups.values()) - untriggered
     triggered = bool(groups) and not untriggered
     # a triggered group cancels its own orders: the others are cancelled here
     rest = [o for o in own if answers.group_of(o.ticker) not in done]
     if rest:
         try:
-            _batch_cancel(loop, rest, abandon)
+            batch_cancel_at_stop(loop, rest, abandon)
         except GivenUp:
-            return False
+            return False, False
     unknown = loop.executor.unknown_orders
-    if unknown.unknown and not (abandon is not None and abandon.is_set()):
+    looked = bool(unknown.unknown) and not (abandon is not None and abandon.is_set())
+    if looked:
         # with the group, one look (the triggered group refuses what lands later); without,
         # until each is found or can no longer land, within this share of the deadline; each
         # found resting is cancelled as it is found, while the wait for the others goes on
@@ -189,13 +198,13 @@ def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_fro
             looks=partial(_looked_unless_given_up, unknown.look, abandon),
         )
     if abandon is not None and abandon.is_set():
-        return triggered
+        return triggered, looked
     own_left = {o.order_id: o for o in loop.own.resting()}
     trusted_from = -math.inf if triggered else shows_all_from
     still = _resting_of(loop, own_left, trusted_from=trusted_from, abandon=abandon)
     if still:
         _cancel_side_by_side(loop, still, abandon)
-    return triggered
+    return triggered, looked
 
 
 def _cancel_found(loop: StoppingLoop, withdrawn: set[str], abandon: threading.Event | None) -> None:
@@ -220,28 +229,6 @@ def _looked_unless_given_up(
         return unless_given_up(partial(look, lost), abandon)
     except GivenUp:
         return []
-
-
-def _batch_cancel(
-    loop: StoppingLoop, own: list[OpenOrder], abandon: threading.Event | None = None
-) -> None:
-    """The loop's orders in batch cancel requests; each one cancelled is booked so (none when
-    a second interrupt comes first: `GivenUp`)."""
-    here = loop.client.subaccount
-    pairs: list[tuple[str, str | None]] = [(o.order_id, o.ticker) for o in own]
-    where = {o.order_id: here for o in own} if here else None
-    batch_cancel = loop.client.orders.batch_cancel
-    try:
-        results = unless_given_up(lambda: batch_cancel(pairs, subaccounts=where), abandon)
-    except KalshiError as exc:
-        loop.log.emit("stop_batch_cancel_failed", {"orders": len(own), "error": exc.one_line()})
-        return
-    tickers = {o.order_id: o.ticker for o in own}
-    for result in results:
-        if result.error is None and result.order_id in tickers:
-            loop.executor.cancels.booked_cancelled(
-                tickers[result.order_id], result.order_id, result.reduced_by, "shutdown"
-            )
 
 
 def _resting_of(

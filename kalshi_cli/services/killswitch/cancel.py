@@ -5,6 +5,7 @@ cancel-all took off the book rather than let fill."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,6 +13,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from kalshi_cli.services.killswitch.batch_shares import (
+    BatchRefused,
+    cancel_in_shares,
+    refused_whole,
+)
 from kalshi_cli.services.killswitch.pull import DeadlinePassed
 from kalshi_cli.services.reconcile import account_resting, account_subaccounts
 from kalshi_cli.vocabulary.clock import Deadline, parse_iso
@@ -38,18 +44,6 @@ LIST_FIRST_SHARE = 0.05
 # every shard: failing past this share (a 5xx, no answer), the rounds cancel order by order,
 # each cancel routed to its market's shard, rather than leave every order resting to the end.
 CANCEL_ALL_SHARE = 0.25
-
-
-class BatchRefused(Exception):
-    """The exchange refused a whole batch cancel request (a 4xx other than 429 and 401): per
-    openapi.yaml a batch answers for each order it names (an order it cannot cancel, one gone
-    too, is its own item's `error`), so a refusal of the request (an item it cannot take, more
-    items than the tier allows) says nothing of the other orders in it. `lost`: an earlier try's
-    answer was lost (`may_have_acted`), so that try may have cancelled some of them."""
-
-    def __init__(self, *, lost: bool) -> None:
-        super().__init__()
-        self.lost = lost
 
 
 @dataclass
@@ -254,7 +248,7 @@ class KillCancels:
                 report.cancelled.append(order.order_id)
                 report.contracts_cancelled += left
 
-    def _batch_cancel(self, chunk: list[Order] | list[IntentRecord]) -> list[CancelResult]:
+    def _batch_cancel(self, chunk: Sequence[Order | IntentRecord]) -> list[CancelResult]:
         """A listing covers every subaccount, and a cancel item the exchange reads as
         subaccount 0's unless it names another: each item names its order's."""
         pairs: list[tuple[str, str | None]] = [(o.order_id or "", o.ticker) for o in chunk]
@@ -263,43 +257,27 @@ class KillCancels:
             return self.client.orders.batch_cancel(pairs, subaccounts=elsewhere)
         return self.client.orders.batch_cancel(pairs)
 
-    def _cancel_batch(self, orders: list[Order] | list[IntentRecord], run: Pull) -> None:
-        """`orders` cancelled in batches of `batch_size`, until the run's deadline."""
-        self._cancel_in_batches(orders, run, self.batch_size, run.deadline)
+    def _cancel_batch(self, orders: Sequence[Order | IntentRecord], run: Pull) -> None:
+        """`orders` cancelled in batches of `batch_size`, each within its share of what is left
+        until the run's deadline (`cancel_in_shares`)."""
 
-    def _cancel_in_batches(
-        self,
-        orders: list[Order] | list[IntentRecord],
-        run: Pull,
-        size: int,
-        until: float,
-        *,
-        lost: bool = False,
-    ) -> None:
-        """`orders` in batches of `size`, each batch's tries within an equal share of what is
-        left until `until` (the last gets all that is left), so one the exchange keeps failing
-        or never answers holds no later batch back; a batch refused whole (`BatchRefused`) is
-        sent again one order to a batch within its share, so that only the order the exchange
-        refuses is left, each refusal in doubt when a try of the batch lost its answer
-        (`lost`, as in `_send`)."""
-        chunks = [orders[i : i + size] for i in range(0, len(orders), size)]
-        for number, chunk in enumerate(chunks):
-            share = (until - self.clock.monotonic()) / (len(chunks) - number)
-            ends = self.clock.monotonic() + share
+        def send(chunk: list[Order | IntentRecord], ends: float, lost: bool) -> None:
+            share = ends - self.clock.monotonic()
             try:
                 results = self._send(chunk, run, ends, lost=lost)
-            except BatchRefused as refused:
+            except BatchRefused:
                 if len(chunk) > 1:
                     run.say(
                         f"a batch of {len(chunk)} cancel(s) was refused: "
                         "cancelling its orders one by one"
                     )
-                    self._cancel_in_batches(chunk, run, 1, ends, lost=refused.lost)
-                continue  # an order refused alone still rests: the next listing shows it
+                raise
             if results is None:
                 run.say(f"a batch of {len(chunk)} cancel(s) failed for {share:g}s: going on")
-                continue  # its orders still rest: the next listing shows them
+                return  # its orders still rest: the next listing shows them
             self._count_answered(results, run)
+
+        cancel_in_shares(self.clock, orders, self.batch_size, run.deadline, send)
 
     @staticmethod
     def _count_answered(results: list[CancelResult], run: Pull) -> None:
@@ -317,7 +295,7 @@ class KillCancels:
                 report.errors.append(f"{r.order_id}: {r.error}")
 
     def _send(
-        self, chunk: list[Order] | list[IntentRecord], run: Pull, until: float, *, lost: bool
+        self, chunk: Sequence[Order | IntentRecord], run: Pull, until: float, *, lost: bool
     ) -> list[CancelResult] | None:
         """One batch's results, tried again until `until` (its share of the deadline), each
         try's request cut to it as well: one the exchange never answers ends with the share,
@@ -343,10 +321,9 @@ class KillCancels:
                 results = self.tries.call(send, share.at, run.report)
         except DeadlinePassed:
             last = failed[-1] if failed else None
-            if isinstance(last, ApiError) and not isinstance(last, MAY_PASS):
-                if not refuses_the_key(last):
-                    raise BatchRefused(lost=any(map(may_have_acted, failed))) from last
-            elif self._may_go_on_after(failed, run):
+            if refused_whole(last):
+                raise BatchRefused(lost=any(map(may_have_acted, failed))) from last
+            if self._may_go_on_after(failed, run):
                 return None
             raise
         return after_lost_answer(results) if lost or any(map(may_have_acted, failed)) else results

@@ -23,6 +23,7 @@ from kalshi_cli.runner.loop.stop import GIVEN_UP
 from kalshi_cli.vocabulary.errors import ServerError
 from tests.runner.fakes import Held, Rig, group_trigger, make_rig
 from tests.runner.lifecycle.test_shutdown_unknown import RISK, _lose_next_create
+from tests.runner.simproc import log_events
 
 # how long the exchange holds the call (the wall's seconds): the stop that waited for it took
 # this long after the second interrupt
@@ -122,3 +123,32 @@ def test_a_second_interrupt_while_a_later_call_of_the_withdrawal_is_out_gives_it
         assert summary.not_proven == (order.order_id,)
     else:
         assert set(summary.not_proven) == quotes
+
+
+def test_a_stop_given_up_as_its_batch_cancel_is_answered_logs_the_order_that_may_land(
+    tmp_path: Path,
+) -> None:
+    """Without the session's order group: the batch cancel withdraws every quote and the
+    person presses Ctrl-C again just as it is answered. Nothing is left resting, but the order
+    of unknown outcome was never looked up and may land: the summary names it (exit 11), and
+    the log's `shutdown_abandoned` line names it too."""
+    rig = make_rig(
+        tmp_path / "s.db", strategy="market-maker", risk=RISK, log_path=tmp_path / "t.log"
+    )
+    coid = _lose_next_create(rig, Held(10_000.0))  # still in the network
+    assert rig.loop.stop.own.resting()
+    abandon = threading.Event()
+    batch_cancel = rig.client.batch_cancel
+
+    def answered_then_interrupted(*args: Any, **kwargs: Any) -> Any:
+        answer = batch_cancel(*args, **kwargs)
+        abandon.set()  # the person presses Ctrl-C again as the answer comes
+        return answer
+
+    rig.client.batch_cancel = answered_then_interrupted  # type: ignore[method-assign]
+    summary = rig.loop.stop.shutdown(cancel_resting=True, abandon=abandon)
+    assert summary.not_proven == (coid,)
+    rig.loop.log.close()
+    (said,) = [e for e in log_events(tmp_path / "t.log") if e["event"] == "shutdown_abandoned"]
+    assert said["left_resting"] == []
+    assert said["unknown_left"] == [coid]

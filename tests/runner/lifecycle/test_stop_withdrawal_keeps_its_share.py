@@ -1,85 +1,66 @@
-"""The stop's steps before its withdrawal (the wait for the calls still out, the sets of legs
-settled and sold back) run under the stop's one deadline too, and may use all they are given:
-an exchange that does not answer them holds each call until its deadline cuts it. They still
-leave the withdrawal its share of the deadline, so its batch cancel is sent and the quote is
-withdrawn and proven gone. Before, they could spend the whole deadline: the withdrawal's calls,
-made under a deadline already passed, were never sent, and the quote rested, not proven."""
+"""The stop's steps before its withdrawal run under the stop's one deadline too, and may use all
+they are given: a call still out that the exchange never answers holds the wait for the calls
+still out to the end of its share. They still leave the withdrawal its share of the deadline, so
+its batch cancel is sent and the quote is withdrawn and proven gone. Before, they could spend the
+whole deadline: the withdrawal's calls, made under a deadline already passed, were never sent,
+and the quote rested, not proven. Driven on the simulator over loopback, as `kalshi trade`
+builds its loop, with a short stop deadline."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from decimal import Decimal
+import time
 from pathlib import Path
-from typing import Any
 
-import pytest
+import httpx
 
 from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
-from kalshi_cli.vocabulary.clock import Deadline
-from kalshi_cli.vocabulary.errors import NotSentPastDeadline
-from kalshi_cli.vocabulary.units import Action, Side
-from tests.runner.fakes import Rig, swap_decide
-from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
-from tests.runner.test_strategy_scenarios import Mover
+from tests.conftest import SimHarness
+from tests.runner.sim_rig import rig
+from tests.runner.test_calls_off_the_deciding_path_sim import Gate, _placed, _ticking
+from tests.waiting import poll_until
+
+TICKER = "KXSHARE-SIM-W"
+STOP_S = 4.0
 
 
-def _sent_within_the_deadline(call: Callable[..., Any], left: list[float]) -> Callable[..., Any]:
-    """`call` as the real client makes it: not sent once the deadline it runs under has passed
-    (client/connection.py); the time each one sent had left is kept in `left`."""
+def _holds_the_first_cancel() -> Gate:
+    """The exchange never answers the loop's first cancel (a requote's) until the stop is
+    over; every other request goes through."""
+    gate = Gate()
+    seen: list[httpx.Request] = []
 
-    def held(*args: Any, **kwargs: Any) -> Any:
-        deadline = Deadline.current()
-        if deadline is not None and deadline.passed():
-            raise NotSentPastDeadline("not sent: its deadline had passed")
-        left.append(deadline.remaining() if deadline is not None else float("inf"))
-        return call(*args, **kwargs)
+    def first_cancel(request: httpx.Request) -> bool:
+        if request.method != "DELETE" or seen:
+            return False
+        seen.append(request)
+        return True
 
-    return held
-
-
-def _earlier_steps_use_all_they_are_given(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The wait for the calls still out takes all its time; the sets of legs then take until
-    the deadline they run under cuts their calls."""
-    stop = rig.loop.stop
-    settle = stop.dispatch.settle
-
-    def settle_slowly(clock: Any, within_s: float, abandon: Any = None) -> bool:
-        rig.clock.advance(within_s)
-        settled: bool = settle(clock, within_s, abandon)
-        return settled
-
-    def finish_at_the_deadline(abandon: Any = None) -> tuple[list[str], list[str]]:
-        deadline = Deadline.current()
-        assert deadline is not None  # the sets of legs run under the stop's deadline
-        rig.clock.advance(max(deadline.remaining(), 0.0))
-        return [], []
-
-    monkeypatch.setattr(stop.dispatch, "settle", settle_slowly)
-    monkeypatch.setattr(stop.legs, "finish_at_stop", finish_at_the_deadline)
+    gate.holds = first_cancel
+    return gate
 
 
 def test_a_stop_whose_earlier_steps_take_all_they_may_still_withdraws_and_proves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim: SimHarness, tmp_path: Path
 ) -> None:
-    rig = _rig(tmp_path, MM, read_lag_s=0.0)
-    Mover(rig.exchange).quote("0.40", "0.45")
-    swap_decide(rig.loop, Recorder(_order(Side.YES, Action.BUY, "0.41")), MM)
-    rig.step(1.0)
-    (quote,) = _resting_of(rig, MM)
-    assert quote.yes_price == Decimal("0.41")
-    sent: list[float] = []
-    for name in ("batch_cancel", "cancel_order", "iter_orders"):
-        monkeypatch.setattr(
-            rig.client, name, _sent_within_the_deadline(getattr(rig.client, name), sent)
-        )
-    _earlier_steps_use_all_they_are_given(rig, monkeypatch)
-    stop_s = rig.loop.settings.stop_deadline_s
-    began = rig.clock.monotonic()
-    summary = rig.loop.stop.shutdown(cancel_resting=True)
-    assert _resting_of(rig, MM) == []
-    assert summary.not_proven == ()
-    assert rig.loop.log.counts.get("stop_proven") == 1
-    assert rig.loop.log.counts.get("stop_batch_cancel_failed") is None
-    # the withdrawal began with its share of the deadline left, and the stop kept its deadline
-    assert sent and sent[0] >= STOP_SHARES.withdrawal * stop_s * 0.5
-    assert rig.clock.monotonic() - began <= stop_s
+    gate = _holds_the_first_cancel()
+    with rig(
+        sim, tmp_path, [TICKER], strategy="market-maker", params={"requote_tolerance": "0"},
+        transport=gate, send_workers=2, trade={"amend_requotes": False}, read_lag_s=0.0,
+        settings={"stop_deadline_s": STOP_S},
+    ) as r:  # fmt: skip
+        r.loop.tick(r.feed.drain_messages(), full=True)
+        assert poll_until(lambda: _placed(r, TICKER) == 2, between=lambda: _ticking(r))
+        r.books[TICKER].quote("0.50", "0.70")  # a requote: its cancel is held
+        assert poll_until(gate.held.is_set, between=lambda: _ticking(r))
+        try:
+            began = time.monotonic()
+            summary = r.loop.stop.shutdown(cancel_resting=True)
+            took = time.monotonic() - began
+        finally:
+            gate.open.set()
+        # the wait for the call still out took all its share, and the stop kept its deadline
+        assert STOP_SHARES.calls_out * STOP_S <= took <= STOP_S + 1.0, took
+        assert summary.not_proven == (), summary
+        assert len(r.events("stop_proven")) == 1
+        assert r.events("stop_batch_cancel_failed") == []
+        assert list(r.client.orders.iter_orders(status="resting")) == []
