@@ -22,6 +22,7 @@ from kalshi_cli.runner.preflight import StartStop, StoppedWhileStarting, reconci
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.order_terms import OrderRequest
@@ -209,3 +210,47 @@ def test_a_stop_during_the_start_whose_state_file_fails_cancels_the_rest_without
     assert "4 not recorded" in message and all(i in message for i in ids), message
     assert "is locked" in message, message
     assert took < 2 * busy_s, f"the busy timeout was waited out more than once: {took:.1f}s"
+
+
+class RefusesTheKey(OrdersApi):
+    """Orders on the simulator's wire whose cancels are answered 401 (the key refused)."""
+
+    cancels: int = 0
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        self.cancels += 1
+        raise ApiError.from_response(401, {"error": {"code": "unauthorized", "message": "no"}})
+
+
+def test_a_stop_during_the_start_whose_key_is_refused_sends_no_other_cancel(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """A refused key refuses every cancel: the first refusal ends them, and the error says so."""
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    ids = []
+    for price in ("0.20", "0.21"):
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
+        placed = service.place(service.prepare(request))
+        assert placed.order_id is not None
+        ids.append(placed.order_id)
+    service.amends.record(
+        ids[-1], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
+        post_only=None,
+    )  # fmt: skip
+    stop = threading.Event()
+    refused = connect_as(RefusesTheKey, prime.account)
+    with refused, pytest.raises(StoppedWhileStarting) as stopped:
+        reconcile(
+            refused,
+            store,
+            SystemClock(),
+            waiting=lambda _orders, _wait_s: stop.set(),
+            stop=StartStop(stop, frozenset({"spike"})),
+        )
+    assert refused.area.cancels == 1
+    message = stopped.value.message
+    assert "no loop ran; its cancels ended: " in message and "401" in message, message
+    assert [client.orders.get_order(i).status for i in ids] == ["resting"] * 2
