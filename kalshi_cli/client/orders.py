@@ -5,7 +5,7 @@ when its outcome is unknown: client/connection.py and `batch_orders.py`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,7 +34,7 @@ from kalshi_cli.client.requests import (
     create_answer_problem,
     decode_cancel_result,
 )
-from kalshi_cli.client.retry import Resend, UnknownOutcome, may_have_acted
+from kalshi_cli.client.retry import Resend, UnknownOutcome, may_have_acted, resent
 from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,
@@ -238,7 +238,9 @@ class OrdersApi(Area):
         self, chunk: list[tuple[str, str | None]], where: dict[str, int]
     ) -> list[CancelResult]:
         """One batch cancel request: a result for each order of `chunk`, those refused after a
-        retried request's answer was lost marked so."""
+        retried request's answer was lost marked so. Refused whole (a 4xx) after a try whose
+        answer was lost, it raises the doubt (`retry.resent`): that try may have cancelled
+        them, and the refusal speaks of the last try only."""
         items = [
             {"order_id": oid}
             | ({"market_ticker": t} if t else {})
@@ -246,10 +248,23 @@ class OrdersApi(Area):
             for oid, t in chunk
         ]
         lost: list[KalshiError] = []
-        response = self._conn.request(
-            "DELETE", "/portfolio/events/orders/batched", json={"orders": items},
-            items=len(chunk), auth=True, on_retry=lost.append,
-        )  # fmt: skip
+
+        def send(keep: Callable[[KalshiError], object]) -> httpx.Response:
+            def seen(exc: KalshiError) -> None:
+                lost.append(exc)
+                keep(exc)
+
+            return self._conn.request(
+                "DELETE", "/portfolio/events/orders/batched", json={"orders": items},
+                items=len(chunk), auth=True, on_retry=seen,
+            )  # fmt: skip
+
+        unknown = UnknownOutcome.read_by(
+            f"the batch cancel of {len(chunk)} order(s)",
+            "some of them may have been cancelled",
+            "kalshi order list",
+        )
+        response = resent(send, unknown)
         answers, unnamed = _cancel_answers(self._conn, response)
         told = _each_accounted_for([oid for oid, _ in chunk], answers, unnamed=unnamed)
         return after_lost_answer(told) if any(map(may_have_acted, lost)) else told

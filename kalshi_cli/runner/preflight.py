@@ -164,28 +164,40 @@ def _stopped_within(stop: threading.Event, clock: Clock, wait_s: float) -> bool:
 
 
 def _stopped_while_starting(service: Any, store: Store, stop: StartStop) -> StoppedWhileStarting:
-    """Cancel the resting orders of the run's strategies the state file knows (one failed
-    cancel does not stop the others), and the error saying what was done. The start's reads
-    retry within the default budget, but a SIGTERM waits on these cancels, as on the loop's
-    stop: each retries within the loop's (`CLIENT_RETRY_BUDGET_S`)."""
+    """Cancel the resting orders of the run's strategies the state file knows, by the rule of
+    every cancel of many (`OrderCancels.cancel_each`: one failed cancel does not stop the
+    others; once the state file fails, the rest go on without it, named not recorded), and the
+    error saying what was done. The start's reads retry within the default budget, but a
+    SIGTERM waits on these cancels, as on the loop's stop: each retries within the loop's
+    (`CLIENT_RETRY_BUDGET_S`)."""
     from kalshi_cli.client.retry import retry_budget
 
-    cancelled, failed = 0, []
-    for intent in store.orders.open_orders(subaccount=stop.subaccount):
-        if intent.status != "resting" or intent.strategy not in stop.strategies:
-            continue
-        assert intent.order_id is not None  # resting
-        try:
-            with retry_budget(CLIENT_RETRY_BUDGET_S):
-                service.cancels.cancel(intent.order_id)
-            cancelled += 1
-        except KalshiError as exc:
-            failed.append(f"{intent.order_id}: {exc.message}")
+    resting = [
+        (intent.order_id, intent.ticker, None)
+        for intent in store.orders.open_orders(subaccount=stop.subaccount)
+        if intent.status == "resting"
+        and intent.strategy in stop.strategies
+        and intent.order_id is not None
+    ]
+    said = "stopped while the start waited for orders of unknown outcome to settle; no loop ran; "
+    hint = "run `kalshi reconcile` (or start again) to settle the orders of unknown outcome"
+    try:
+        with retry_budget(CLIENT_RETRY_BUDGET_S):
+            done = service.cancels.cancel_each(resting)
+    except KalshiError as exc:  # a refused key: every cancel would be refused
+        return StoppedWhileStarting(f"{said}its cancels ended: {exc.message}", hint=hint)
+    failed = [f"{order_id}: {exc.message}" for order_id, exc in done.failed.items()]
+    fault = done.state_fault
     return StoppedWhileStarting(
-        "stopped while the start waited for orders of unknown outcome to settle; no loop ran; "
-        f"{cancelled} resting order(s) of its strategies cancelled"
-        + (f", {len(failed)} not: {'; '.join(failed)}" if failed else ""),
-        hint="run `kalshi reconcile` (or start again) to settle the orders of unknown outcome",
+        f"{said}{len(done.cancelled)} resting order(s) of its strategies cancelled"
+        + (f", {len(failed)} not: {'; '.join(failed)}" if failed else "")
+        + (
+            f"; {len(done.not_recorded)} not recorded ({', '.join(done.not_recorded)}): "
+            f"{fault.message}"
+            if fault is not None and done.not_recorded
+            else ""
+        ),
+        hint=hint,
     )
 
 

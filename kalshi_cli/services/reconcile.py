@@ -35,7 +35,7 @@ from kalshi_cli.vocabulary.owners import EXTERNAL
 from kalshi_cli.vocabulary.units import ZERO, TimeInForce
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator
 
     from kalshi_cli.client.historical import HistoricalCutoff
     from kalshi_cli.client.subaccounts import SubaccountBalance
@@ -501,7 +501,7 @@ def correct_fills(
     # a client on one subaccount has its settlements listed on that one (`sync_settlements`)
     listed = None if numbers is CLIENTS_OWN else numbers
     report.settlements_added = sync_settlements(client, store, subaccounts=listed)
-    realize_missing(store, report.fills_added + report.settlements_added)
+    realize_missing(store, settlements=report.settlements_added)
 
 
 def never_placed(intent: IntentRecord) -> bool:
@@ -684,31 +684,44 @@ def sync_account_fills(
     return added, underfilled
 
 
-def realize_missing(store: Store, added: int) -> None:
-    """After copying `added` fills and settlements: every fill without a realized P&L gets
-    one (`backfill_realized`), also when nothing was added now. Fills are copied in one
+def realize_missing(store: Store, *, settlements: int) -> None:
+    """After copying fills and `settlements` settlements: every fill without a realized
+    P&L gets one (`backfill_realized`), also when nothing was added now. Fills are copied in one
     commit and given their P&L in the next; a process killed between the two left them
     without it, and the next copy adds nothing: the day's realized P&L (the daily circuit
-    breaker's figure) would leave them out for good."""
-    if added or store.fills.lacks_realized():
+    breaker's figure) would leave them out for good. Only the books those fills are in are
+    replayed (a market's average cost depends on its own fills and settlement alone), unless a
+    settlement was added (it changes what later fills of its market realized): then all."""
+    if settlements:
         backfill_realized(store)
+    elif books := store.fills.unrealized_books():
+        backfill_realized(store, books=books)
 
 
-def backfill_realized(store: Store) -> int:
+def backfill_realized(store: Store, books: Collection[tuple[int, str]] | None = None) -> int:
     """Give every fill its realized P&L (net of its fee) by replaying the history of its
     subaccount (each is its own book) in time order: the daily circuit breaker and `kalshi
     check pnl` add these up per day. A fill copied from the exchange arrives without one, and
     one made before fills already stored changes what they realized (average cost is path
-    dependent), so every figure the replay differs from is written, in one transaction.
-    Returns how many were written."""
+    dependent, within one market of one subaccount), so every figure the replay differs from
+    is written, in one transaction. `books`: the (subaccount, market) pairs replayed alone
+    (None: every fill). Returns how many were written."""
     from kalshi_cli.services.pnl import book_settlements, realized_per_fill
 
     settlements = store.settlements.read()
+    replayed: Iterable[tuple[int, str | None]] = (
+        [(number, None) for number in store.fills.fill_subaccounts()]
+        if books is None
+        else sorted(books)
+    )
     changed = [
         (fill.fill_id, event.net)
-        for number in store.fills.fill_subaccounts()
+        for number, ticker in replayed
         for fill, event in realized_per_fill(
-            store.fills.iter_fills(subaccount=number), book_settlements(settlements, number)
+            store.fills.iter_fills(subaccount=number, ticker=ticker),
+            book_settlements(
+                (s for s in settlements if ticker is None or s.ticker == ticker), number
+            ),
         )
         if fill.realized_pnl != event.net
     ]
@@ -814,7 +827,7 @@ def catch_up(
 
     fills = _catch_up_fills(client, store, listed, numbers)
     settlements = _catch_up_settlements(client, store, listed, numbers)
-    realize_missing(store, fills + settlements)
+    realize_missing(store, settlements=settlements)
     # what it covers is committed by then; lost, the next catch-up lists from the cursor before
     store.entries.set_kv(CATCH_UP_CURSOR, repr(now), durable=False)
     return fills + settlements

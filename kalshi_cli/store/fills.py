@@ -280,11 +280,13 @@ class FillRepository:
     def count_fills(self) -> int:
         return int(self._db.rows("SELECT count(*) FROM fills")[0][0])
 
-    def lacks_realized(self) -> bool:
-        """Whether any fill has no realized P&L yet (copied from the exchange, and the process
-        stopped before it was written): asked of the index of those alone
-        (`fills_without_realized`), so it costs the same whatever fills the file holds."""
-        return bool(self._db.rows("SELECT 1 FROM fills WHERE realized_pnl IS NULL LIMIT 1"))
+    def unrealized_books(self) -> set[tuple[int, str]]:
+        """The (subaccount, market) pairs of the fills without a realized P&L yet, found by
+        the index of those alone (`fills_without_realized`)."""
+        rows = self._db.rows(
+            "SELECT DISTINCT subaccount, ticker FROM fills WHERE realized_pnl IS NULL"
+        )
+        return {(int(number), str(ticker)) for number, ticker in rows}
 
 
 def _attribution(f: FillRecord) -> tuple[object, ...]:

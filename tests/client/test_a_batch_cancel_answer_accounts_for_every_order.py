@@ -23,8 +23,10 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.retry import may_have_acted
 from kalshi_cli.store import Store
-from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ApiError, KalshiError
 from kalshi_cli.vocabulary.keys import generate_private_key
 from tests.conftest import SimHarness
 from tests.openapi_check import raw_spec
@@ -318,9 +320,12 @@ def test_cancel_all_goes_on_past_a_batch_cancel_answer_it_cannot_read(
     assert any("not proven cancelled" in e for e in report["errors"]), report["errors"]
 
 
-def _failing_requests(failing: dict[int, int]) -> tuple[KalshiClient, list[list[str]]]:
+def _failing_requests(
+    failing: dict[int, int], *, tries: int = 1
+) -> tuple[KalshiClient, list[list[str]]]:
     """A client whose batch cancel requests are answered in full, but the nth request (from 0)
-    with HTTP `failing[n]`; the order ids of each request, as sent."""
+    with HTTP `failing[n]`, each tried `tries` times (no real wait between); the order ids of
+    each request, as sent."""
     sent: list[list[str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -334,7 +339,8 @@ def _failing_requests(failing: dict[int, int]) -> tuple[KalshiClient, list[list[
         api_base=BASE,
         key_id="key-1",
         private_key=generate_private_key(),
-        max_attempts=1,
+        max_attempts=tries,
+        clock=ManualClock(),
         transport=httpx.MockTransport(handler),
     )
     return client, sent
@@ -400,3 +406,41 @@ def test_a_batch_no_request_answered_raises_a_failure_that_may_have_acted() -> N
         client.orders.batch_cancel(many)
     assert [len(ids) for ids in sent] == [20, 5]
     assert may_have_acted(failed.value), failed.value
+
+
+@pytest.mark.parametrize("lost", [503, 500])
+def test_a_request_refused_after_its_answer_was_lost_keeps_its_orders_in_doubt(
+    lost: int,
+) -> None:
+    """The second request's first try loses its answer (it may have cancelled its orders) and
+    the client's retry is refused whole (a 400): its orders come back in doubt, never as
+    refused, so the kill switch looks them up rather than count them failed."""
+    many: list[tuple[str, str | None]] = [(f"o{i}", "KXT-A") for i in range(45)]
+    client, sent = _failing_requests({1: lost, 2: 400}, tries=2)
+    with client:
+        results = client.orders.batch_cancel(many)
+    assert [len(ids) for ids in sent] == [20, 20, 20, 5]
+    failed = [r for r in results if r.error is not None]
+    assert [r.order_id for r in failed] == [f"o{i}" for i in range(20, 40)]
+    assert all(r.after_lost_answer for r in failed), failed
+
+
+def test_a_lone_request_refused_after_its_answer_was_lost_raises_a_doubt() -> None:
+    """Nothing answered but a refusal after a lost answer: what is raised says the exchange may
+    have acted (`may_have_acted`), as the kill switch and the stop judge it, not the refusal of
+    the last try alone; the refusal is named in it."""
+    client, sent = _failing_requests({0: 503, 1: 400}, tries=2)
+    with client, pytest.raises(KalshiError) as failed:
+        client.orders.batch_cancel(PAIRS)
+    assert len(sent) == 2
+    assert may_have_acted(failed.value), failed.value
+    assert "503" in failed.value.message and "400" in failed.value.message, failed.value.message
+
+
+def test_a_request_refused_on_its_first_try_is_a_refusal() -> None:
+    """The doubt needs a lost answer: a 400 on the first try is a refusal, raised as it came."""
+    client, sent = _failing_requests({0: 400}, tries=2)
+    with client, pytest.raises(ApiError) as failed:
+        client.orders.batch_cancel(PAIRS)
+    assert len(sent) == 1
+    assert failed.value.status == 400 and not may_have_acted(failed.value)

@@ -21,10 +21,11 @@ import pytest
 
 from kalshi_cli.cli._output import Output
 from kalshi_cli.cli.trading import render_kill_report
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.services.killswitch.switch import KillSwitch
 from kalshi_cli.store import IntentRecord, Store
-from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ApiError, RateLimitedError, TransportError
 from kalshi_cli.vocabulary.models import Order, decode_answer
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
@@ -480,3 +481,58 @@ def test_orders_of_a_lost_cancel_sent_alone_after_their_batch_was_refused_are_re
     assert sorted(report.cancelled) == ["a", "b"]
     assert report.contracts_cancelled == Decimal(4)
     assert not [e for e in report.errors if e.startswith(("a:", "b:"))], report.errors
+
+
+class LosesTheFirstBatchAnswerThenRefusesBatches(httpx.BaseTransport):
+    """The real simulator over loopback, except batch cancels: the first is done and its answer
+    lost (a 503 in its place); every later one of more than one order is refused whole (400)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.batches = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE" and request.url.path.endswith("/orders/batched"):
+            self.batches += 1
+            if self.batches == 1:
+                self._inner.handle_request(request).read()
+                return httpx.Response(503, json={"error": {"code": "internal", "message": "x"}})
+            if len(json.loads(request.content)["orders"]) > 1:
+                return httpx.Response(400, json={"error": {"code": "bad_request", "message": "x"}})
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_orders_of_a_batch_the_clients_retry_saw_refused_after_a_lost_answer_are_read(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """The client's own retry of a batch cancel whose answer was lost is refused whole: the
+    lost try took the orders off, so the kill switch reads each by its id and counts it
+    cancelled. Only the refusal was raised: the orders, sent alone and answered gone, were
+    named errors and counted cancelled by no one."""
+    from kalshi_cli.vocabulary.keys import load_private_key
+    from tests.prime_tier import seed_resting
+
+    (ticker,) = make_markets(prime, 1)
+    seed_resting(prime, [ticker], 2)
+    transport = LosesTheFirstBatchAnswerThenRefusesBatches()
+    key, _ = load_private_key(path=prime.account.private_key_path)
+    client = KalshiClient(
+        api_base=prime.account.api_base,
+        key_id=prime.account.key_id,
+        private_key=key,
+        max_attempts=2,
+        transport=transport,
+    )
+    ids = sorted(o.order_id or "" for o in client.orders.iter_orders(ticker=ticker))
+    assert len(ids) == 2
+    with client, Store.open(tmp_path / "state.db") as store:
+        report = KillSwitch(client, store, SystemClock(), deadline_s=30, read_lag_s=0).run(
+            ticker=ticker
+        )
+    assert transport.batches >= 2, "the client's retry was not refused"
+    assert report.proven
+    assert sorted(report.cancelled) == ids
+    assert not [e for e in report.errors if any(i in e for i in ids)], report.errors

@@ -236,7 +236,7 @@ def test_the_fills_a_listing_names_that_the_state_file_lacks_are_told_past_one_s
 def test_a_file_from_before_0017_finds_its_fills_without_realized_pnl_by_their_index(
     tmp_path: Path,
 ) -> None:
-    """0017 indexes the fills still to be priced, so a catch-up's question (`lacks_realized`)
+    """0017 indexes the fills still to be priced, so a catch-up's question (`unrealized_books`)
     reads those alone; a fill copied before the migration and never priced is found by it."""
     import sqlite3
 
@@ -255,9 +255,10 @@ def test_a_file_from_before_0017_finds_its_fills_without_realized_pnl_by_their_i
     with Store.open(path, clock=ManualClock(DAY)) as store:
         assert "0017_fills_without_realized" in [n for n, _ in store.applied_migrations()]
         plan = store._conn.execute(
-            "EXPLAIN QUERY PLAN SELECT 1 FROM fills WHERE realized_pnl IS NULL LIMIT 1"
+            "EXPLAIN QUERY PLAN SELECT DISTINCT subaccount, ticker FROM fills "
+            "WHERE realized_pnl IS NULL"
         ).fetchall()
         assert "fills_without_realized" in " ".join(str(row[-1]) for row in plan)
-        assert store.fills.lacks_realized()
+        assert store.fills.unrealized_books() == {(0, "A")}
         store.fills.set_fill_realized_pnl("f1", Decimal("0.5"))
-        assert not store.fills.lacks_realized()
+        assert store.fills.unrealized_books() == set()

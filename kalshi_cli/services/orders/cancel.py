@@ -30,7 +30,7 @@ from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import ZERO, fmt_count
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from kalshi_cli.client.requests import DecreaseResult
     from kalshi_cli.services.orders.amend import ChangeMade, OrderAmends
@@ -94,7 +94,7 @@ class OrderCancels:
         did not confirm is cancelled as typed and the result says it is not done
         (`unconfirmed`). An order whose cancel fails (the exchange failing, refusing it, the
         order executed first) is named in `failed` and the others are cancelled all the same,
-        and so are they when the state file fails (`_cancel_each`); a refused key
+        and so are they when the state file fails (`cancel_each`); a refused key
         (`refuses_the_key`) ends it at once."""
         client = self._context.client
         scope = refuse_an_unknown_scope(
@@ -103,25 +103,33 @@ class OrderCancels:
         resting = account_resting(
             client, numbers=listed_subaccounts(client), ticker=scope.ticker or ticker
         )
-        return self._cancel_each(resting, scope.unconfirmed)
+        listed = [(order_id, order.ticker, order) for order_id, order in resting.items()]
+        return self.cancel_each(listed, scope.unconfirmed)
 
-    def _cancel_each(self, resting: dict[str, Order], unconfirmed: str | None) -> MarketCancelled:
-        """Each of `resting` cancelled on the exchange. Once the state file fails (it cannot be
-        read or written), the cancels go on without it, each named not recorded: the trader
-        asked for every order cancelled, and a state file that waits out its busy timeout on
-        each order would hold every later cancel back. An order the failure met before its
-        cancel went out is sent again without it (a cancel is idempotent)."""
+    def cancel_each(
+        self,
+        resting: Sequence[tuple[str, str | None, Order | None]],
+        unconfirmed: str | None = None,
+    ) -> MarketCancelled:
+        """Each of `resting` (order id, its market, the order as listed if it was) cancelled on
+        the exchange; one failed cancel keeps no other resting. Once the state file fails (it
+        cannot be read or written), the cancels go on without it, each named not recorded: the
+        trader asked for every order cancelled, and a state file that waits out its busy
+        timeout on each order would hold every later cancel back. An order the failure met
+        before its cancel went out is sent again without it (a cancel is idempotent). A
+        refused key (`refuses_the_key`) is raised at once: every other cancel would be refused
+        too."""
         cancelled: dict[str, Decimal] = {}
         failed: dict[str, KalshiError] = {}
         not_recorded: list[str] = []
         fault: StoreError | None = None
-        orders = list(resting.items())
+        orders = list(resting)
         while orders:
-            order_id, order = orders[0]
+            order_id, ticker, order = orders[0]
             record = fault is None
             try:
                 cancelled[order_id] = self.cancel(
-                    order_id, ticker=order.ticker, listed=order, record=record
+                    order_id, ticker=ticker, listed=order, record=record
                 )
             except CancelNotRecorded as exc:  # cancelled; the state file did not take it
                 cancelled[order_id], fault = exc.reduced_by, exc.failure

@@ -58,7 +58,7 @@ def test_a_kill_between_copying_fills_and_their_realized_pnl_leaves_the_day_whol
 
     state, left = tmp_path / "state.db", tmp_path / "left.db"
 
-    def killed(*_: Any) -> None:
+    def killed(*_: Any, **__: Any) -> None:
         copy_committed(state, left)
         raise Killed("backfill_realized")
 

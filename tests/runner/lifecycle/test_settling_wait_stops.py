@@ -4,25 +4,32 @@ resting orders of its strategies the state file knows: the killed run's quotes d
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.orders import OrdersApi
+from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.client.retry import DEFAULT_RETRY_BUDGET_S, retry_budget
 from kalshi_cli.runner.loop.settings import CLIENT_RETRY_BUDGET_S
 from kalshi_cli.runner.preflight import StartStop, StoppedWhileStarting, reconcile
 from kalshi_cli.services.orders.place import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.conftest import SimHarness
 from tests.fakes import Unanswered
-from tests.prime_tier import make_markets
+from tests.prime_tier import connect_as, make_markets
 
 
 def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
@@ -128,3 +135,122 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
     first, second = stopped.value.message.split(", 2 not: ")[1].split("; ")
     assert (first.split(":")[0], second.split(":")[0]) == tuple(ids)
     assert transport.unanswered == 2, "a cancel was not tried again past the loop's budget"
+
+
+class LockedAfterTheFirstCancel(OrdersApi):
+    """Orders on the simulator's wire; once the first cancel is answered, before it is booked,
+    `lock` runs (another writer takes the state file's write lock)."""
+
+    lock: Callable[[], None]
+    cancels: int = 0
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        result = super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
+        self.cancels += 1
+        if self.cancels == 1:
+            self.lock()
+        return result
+
+
+def test_a_stop_during_the_start_whose_state_file_fails_cancels_the_rest_without_it(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state file locked by another writer once the first cancel is answered: the busy
+    timeout is waited out once, the other quotes cancelled without the state file, and each
+    named cancelled but not recorded. Each cancel waited out the timeout and, its booking
+    failed, was named not cancelled though the exchange had taken it off."""
+    busy_s = 1.0
+    monkeypatch.setattr("kalshi_cli.store.connection.BUSY_TIMEOUT_SECONDS", busy_s)
+    path = tmp_path / "state.db"
+    (ticker,) = make_markets(prime, 1)
+    holders: list[sqlite3.Connection] = []
+
+    def lock() -> None:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        holders.append(holder)
+
+    with Store.open(path) as store:
+        service = OrderService(client, store)
+        ids = []
+        for price in ("0.20", "0.21", "0.22", "0.23"):
+            request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
+            placed = service.place(service.prepare(request))
+            assert placed.order_id is not None
+            ids.append(placed.order_id)
+        service.amends.record(
+            ids[-1], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.24"), rest=D(2),
+            post_only=None,
+        )  # fmt: skip
+        stop = threading.Event()
+        cancelling = connect_as(LockedAfterTheFirstCancel, prime.account)
+        cancelling.area.lock = lock
+        started = time.monotonic()
+        try:
+            with cancelling, pytest.raises(StoppedWhileStarting) as stopped:
+                reconcile(
+                    cancelling,
+                    store,
+                    SystemClock(),
+                    waiting=lambda _orders, _wait_s: stop.set(),
+                    stop=StartStop(stop, frozenset({"spike"})),
+                )
+            took = time.monotonic() - started
+        finally:
+            for holder in holders:
+                holder.rollback()
+                holder.close()
+
+    assert [client.orders.get_order(i).status for i in ids] == ["canceled"] * 4
+    message = stopped.value.message
+    assert "4 resting order(s) of its strategies cancelled" in message, message
+    assert " not: " not in message, message
+    assert "4 not recorded" in message and all(i in message for i in ids), message
+    assert "is locked" in message, message
+    assert took < 2 * busy_s, f"the busy timeout was waited out more than once: {took:.1f}s"
+
+
+class RefusesTheKey(OrdersApi):
+    """Orders on the simulator's wire whose cancels are answered 401 (the key refused)."""
+
+    cancels: int = 0
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        self.cancels += 1
+        raise ApiError.from_response(401, {"error": {"code": "unauthorized", "message": "no"}})
+
+
+def test_a_stop_during_the_start_whose_key_is_refused_sends_no_other_cancel(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """A refused key refuses every cancel: the first refusal ends them, and the error says so."""
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    ids = []
+    for price in ("0.20", "0.21"):
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
+        placed = service.place(service.prepare(request))
+        assert placed.order_id is not None
+        ids.append(placed.order_id)
+    service.amends.record(
+        ids[-1], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
+        post_only=None,
+    )  # fmt: skip
+    stop = threading.Event()
+    refused = connect_as(RefusesTheKey, prime.account)
+    with refused, pytest.raises(StoppedWhileStarting) as stopped:
+        reconcile(
+            refused,
+            store,
+            SystemClock(),
+            waiting=lambda _orders, _wait_s: stop.set(),
+            stop=StartStop(stop, frozenset({"spike"})),
+        )
+    assert refused.area.cancels == 1
+    message = stopped.value.message
+    assert "no loop ran; its cancels ended: " in message and "401" in message, message
+    assert [client.orders.get_order(i).status for i in ids] == ["resting"] * 2
