@@ -80,8 +80,11 @@ def test_a_batch_the_exchange_keeps_failing_does_not_hold_back_the_others(store:
     clock = ManualClock()
     exchange = FirstBatchFails(clock, BATCH + 5)
     first, rest = exchange.listed[:BATCH], exchange.listed[BATCH:]
+    said: list[str] = []
 
-    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(ticker=TICKER)
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(
+        ticker=TICKER, on_progress=said.append
+    )
 
     assert sorted(report.cancelled) == sorted(o.order_id for o in rest)
     assert report.contracts_cancelled == Decimal(2 * len(rest))
@@ -95,6 +98,42 @@ def test_a_batch_the_exchange_keeps_failing_does_not_hold_back_the_others(store:
     # and the failing batch kept being tried until the deadline, in later rounds too
     tried = [at for at, ids in exchange.batches if exchange.failing in ids]
     assert max(tried) > later[0]
+    # the operator is told the batch was given up for its share, and how long that was
+    assert f"a batch of {BATCH} cancel(s) failed for {DEADLINE_S / 2:g}s: going on" in said
+
+
+class LastBatchFailsAWhile(FirstBatchFails):
+    """Fails every batch cancel naming the last order listed until `until` on the clock, then
+    cancels it as any other."""
+
+    def __init__(self, clock: ManualClock, count: int, until: float) -> None:
+        super().__init__(clock, count)
+        self.failing = self.listed[-1].order_id
+        self.until = until
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        if self.clock.monotonic() >= self.until:
+            self.failing = ""
+        return super().batch_cancel(orders, subaccounts=subaccounts)
+
+
+def test_the_last_batch_is_tried_for_all_that_is_left_of_the_deadline(store: Store) -> None:
+    """The last batch's share is all that is left: one failing for more than an even share of
+    the time left but less than all of it is tried until it is cancelled, never given up in
+    between for the next listing."""
+    clock = ManualClock()
+    exchange = LastBatchFailsAWhile(clock, BATCH + 5, until=DEADLINE_S * 0.6)
+    said: list[str] = []
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(
+        ticker=TICKER, on_progress=said.append
+    )
+
+    assert report.proven and exchange.listed == []
+    assert report.contracts_cancelled == Decimal(2 * (BATCH + 5))
+    assert not [line for line in said if "failed for" in line]
 
 
 def test_a_batch_the_exchange_never_answers_does_not_hold_back_the_others(store: Store) -> None:
