@@ -226,3 +226,32 @@ def test_a_refused_key_still_ends_the_cancels_at_once(store: Store) -> None:
 
     assert [len(ids) for _, ids in exchange.batches] == [BATCH]
     assert not report.proven and report.cancelled == []
+
+
+class ListedAtTheDeadline(UnexpectedCalls):
+    """Lists one resting order, its answer coming just as the run's deadline ends (the listing's
+    request cut to it, answered at the last moment); takes no cancel."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.listed = [resting_order("o-late", TICKER)]
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        cut = Deadline.current()
+        assert cut is not None, "a listing with no deadline would hang for ever"
+        self.clock.advance(max(0.0, cut.at - self.clock.monotonic()))
+        yield from list(self.listed)
+
+
+def test_a_listing_answered_as_the_deadline_ends_leaves_its_orders_named_not_a_crash(
+    store: Store,
+) -> None:
+    """A batch whose share is already spent when it would go out is never sent: the run ends
+    NOT PROVEN naming what the listing showed resting, not with an error of its own."""
+    clock = ManualClock()
+    exchange = ListedAtTheDeadline(clock)
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(ticker=TICKER)
+
+    assert not report.proven
+    assert report.left == ["o-late"] and report.cancelled == []
