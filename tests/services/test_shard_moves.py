@@ -609,6 +609,10 @@ def test_a_transfer_claimed_by_another_run_as_the_lookup_ends_is_not_claimed_twi
     with pytest.raises(TransferOutcomeUnknown) as raised:
         _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
     assert "tr-1 was claimed by another move" in raised.value.one_line()
+    assert raised.value.hint == (
+        "`kalshi shard transfers` shows what the exchange has; the next `kalshi shard move` "
+        "looks this one up again"
+    )
     (ours,) = store.transfer_intents.open_intents()
     assert ours.transfer_id is None
     assert store.transfer_intents.claimed() == {"tr-1"}
