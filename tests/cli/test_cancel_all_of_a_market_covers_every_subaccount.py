@@ -165,3 +165,48 @@ def test_a_key_refused_midway_still_names_the_orders_cancelled_before_it(
     first = exchange.cancels[0]
     assert _the_order(prime, first)["status"] == "canceled"
     assert f"cancelled before it: {first}" in done.output, done.output
+
+
+class _MarketLookupFails(httpx.HTTPTransport):
+    """The real simulator, except that every read of the market `ticker` is answered 500;
+    `order_reads` are the order ids read one by one, in order."""
+
+    def __init__(self, ticker: str) -> None:
+        super().__init__()
+        self.ticker = ticker
+        self.order_reads: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        prefix, _, last = request.url.path.rpartition("/")
+        if request.method == "GET" and prefix.endswith("/markets") and last == self.ticker:
+            return httpx.Response(500, json={"error": {"code": "internal_server_error"}})
+        if request.method == "GET" and prefix.endswith("/portfolio/orders"):
+            self.order_reads.append(last)
+        return super().handle_request(request)
+
+
+def test_a_markets_cancel_all_whose_market_lookup_fails_cancels_as_typed_and_says_not_done(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """The exchange failing the market's lookup: the failure is said, T's orders are cancelled
+    as typed, each by the market its listing names (no order read again), and the command
+    says it is not done and exits NOT_PROVEN, the spelling not confirmed."""
+    (ticker,) = make_markets(prime, 1)
+    ids = [
+        str(prime.placed(prime.account, order_body(ticker, price=f"0.2{n}"))["order_id"])
+        for n in range(2)
+    ]
+    exchange = _MarketLookupFails(ticker)
+
+    done = kalshi(
+        "order", "cancel-all", "--ticker", ticker, "--json",
+        client=partial(connect, prime.account, transport=exchange),
+    )  # fmt: skip
+
+    assert {_the_order(prime, i)["status"] for i in ids} == {"canceled"}
+    assert sorted(json.loads(done.stdout)["cancelled"]) == sorted(ids)
+    assert exchange.order_reads == []
+    assert f"could not tell whether {ticker} exists" in done.stderr, done.stderr
+    assert "cancelling anyway" in done.stderr
+    assert "not done: " in done.stderr
+    assert done.exit_code == ExitCode.NOT_PROVEN, done.output

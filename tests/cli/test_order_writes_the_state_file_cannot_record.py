@@ -22,6 +22,7 @@ from kalshi_cli.client.batch_orders import BatchItem
 from kalshi_cli.client.orders import OrdersApi
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ApiError
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.models import Order
 from kalshi_cli.vocabulary.units import BookSide
@@ -544,6 +545,47 @@ def test_a_markets_cancel_all_whose_state_file_fails_midway_still_cancels_every_
     assert kalshi("reconcile").exit_code == 0
     with Store.open(locked.path) as store:
         assert {i.status for i in store.orders.intents()} == {"canceled"}
+
+
+class LockAfterTheFirstCancelAndFailTheLast(LockAfterTheFirstCancel):
+    """As `LockAfterTheFirstCancel`, and the exchange fails the third cancel (a 5xx)."""
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        if self.cancels == 2:
+            raise ApiError.from_response(500, {"code": "internal_error", "message": "down"})
+        return super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
+
+
+def test_an_order_not_cancelled_after_the_state_file_failed_is_not_named_not_recorded(
+    kalshi: Kalshi, locked: LockAfterTheAnswer
+) -> None:
+    """The state file locked after the first cancel, and the third cancel failed at the
+    exchange: the command names the third order not cancelled, and only the two cancelled as
+    cancels the state file did not record; the order still resting is not told cancelled."""
+    (ticker,) = make_markets(locked.prime, 1)
+    ids = []
+    for price in ("0.30", "0.31", "0.32"):
+        placed = kalshi(*place_args(side="no", count="2", price=price), "--json")
+        assert placed.exit_code == 0, placed.output
+        ids.append(str(json.loads(placed.stdout)["order"]["order_id"]))
+    cancelling = connect_as(LockAfterTheFirstCancelAndFailTheLast, locked.prime.account)
+    cancelling.area.fail = locked.take
+
+    done = kalshi(
+        "order", "cancel-all", "--ticker", ticker, "--json", client=lambda: cancelling
+    )  # fmt: skip
+
+    assert done.exit_code == ExitCode.STATE_WRITE_FAILED, done.output
+    document = json.loads(done.stdout)
+    (failed,) = [n["order_id"] for n in document["not_cancelled"]]
+    assert failed in ids and failed not in document["cancelled"]
+    assert sorted(document["not_recorded"]) == sorted(document["cancelled"]), document
+    assert len(document["cancelled"]) == 2
+    (said,) = [line for line in done.stderr.splitlines() if "NOT RECORDED" in line]
+    assert "2 order(s) cancelled on the exchange" in said and failed not in said, said
+    locked.release()
 
 
 def test_a_cancel_the_state_file_cannot_record_is_reported_made(

@@ -80,8 +80,11 @@ def test_a_batch_the_exchange_keeps_failing_does_not_hold_back_the_others(store:
     clock = ManualClock()
     exchange = FirstBatchFails(clock, BATCH + 5)
     first, rest = exchange.listed[:BATCH], exchange.listed[BATCH:]
+    said: list[str] = []
 
-    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(ticker=TICKER)
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(
+        ticker=TICKER, on_progress=said.append
+    )
 
     assert sorted(report.cancelled) == sorted(o.order_id for o in rest)
     assert report.contracts_cancelled == Decimal(2 * len(rest))
@@ -95,6 +98,42 @@ def test_a_batch_the_exchange_keeps_failing_does_not_hold_back_the_others(store:
     # and the failing batch kept being tried until the deadline, in later rounds too
     tried = [at for at, ids in exchange.batches if exchange.failing in ids]
     assert max(tried) > later[0]
+    # the operator is told the batch was given up for its share, and how long that was
+    assert f"a batch of {BATCH} cancel(s) failed for {DEADLINE_S / 2:g}s: going on" in said
+
+
+class LastBatchFailsAWhile(FirstBatchFails):
+    """Fails every batch cancel naming the last order listed until `until` on the clock, then
+    cancels it as any other."""
+
+    def __init__(self, clock: ManualClock, count: int, until: float) -> None:
+        super().__init__(clock, count)
+        self.failing = self.listed[-1].order_id
+        self.until = until
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        if self.clock.monotonic() >= self.until:
+            self.failing = ""
+        return super().batch_cancel(orders, subaccounts=subaccounts)
+
+
+def test_the_last_batch_is_tried_for_all_that_is_left_of_the_deadline(store: Store) -> None:
+    """The last batch's share is all that is left: one failing for more than an even share of
+    the time left but less than all of it is tried until it is cancelled, never given up in
+    between for the next listing."""
+    clock = ManualClock()
+    exchange = LastBatchFailsAWhile(clock, BATCH + 5, until=DEADLINE_S * 0.6)
+    said: list[str] = []
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(
+        ticker=TICKER, on_progress=said.append
+    )
+
+    assert report.proven and exchange.listed == []
+    assert report.contracts_cancelled == Decimal(2 * (BATCH + 5))
+    assert not [line for line in said if "failed for" in line]
 
 
 def test_a_batch_the_exchange_never_answers_does_not_hold_back_the_others(store: Store) -> None:
@@ -187,3 +226,32 @@ def test_a_refused_key_still_ends_the_cancels_at_once(store: Store) -> None:
 
     assert [len(ids) for _, ids in exchange.batches] == [BATCH]
     assert not report.proven and report.cancelled == []
+
+
+class ListedAtTheDeadline(UnexpectedCalls):
+    """Lists one resting order, its answer coming just as the run's deadline ends (the listing's
+    request cut to it, answered at the last moment); takes no cancel."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.listed = [resting_order("o-late", TICKER)]
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        cut = Deadline.current()
+        assert cut is not None, "a listing with no deadline would hang for ever"
+        self.clock.advance(max(0.0, cut.at - self.clock.monotonic()))
+        yield from list(self.listed)
+
+
+def test_a_listing_answered_as_the_deadline_ends_leaves_its_orders_named_not_a_crash(
+    store: Store,
+) -> None:
+    """A batch whose share is already spent when it would go out is never sent: the run ends
+    NOT PROVEN naming what the listing showed resting, not with an error of its own."""
+    clock = ManualClock()
+    exchange = ListedAtTheDeadline(clock)
+
+    report = KillSwitch(exchange, store, clock, deadline_s=DEADLINE_S).run(ticker=TICKER)
+
+    assert not report.proven
+    assert report.left == ["o-late"] and report.cancelled == []

@@ -609,6 +609,10 @@ def test_a_transfer_claimed_by_another_run_as_the_lookup_ends_is_not_claimed_twi
     with pytest.raises(TransferOutcomeUnknown) as raised:
         _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
     assert "tr-1 was claimed by another move" in raised.value.one_line()
+    assert raised.value.hint == (
+        "`kalshi shard transfers` shows what the exchange has; the next `kalshi shard move` "
+        "looks this one up again"
+    )
     (ours,) = store.transfer_intents.open_intents()
     assert ours.transfer_id is None
     assert store.transfer_intents.claimed() == {"tr-1"}
@@ -651,3 +655,35 @@ def test_a_lost_answer_another_run_found_for_this_move_is_told_made(
     assert store.transfer_intents.open_intents() == []
     assert store.transfer_intents.claimed() == {"tr-1"}
     assert len(exchange.posts) == 1
+
+
+class AnotherRunWritesItsMoveMeanwhile(ShardExchange):
+    """While ours is sent (and answered), another run on the state file writes a move of the
+    same amount between the same shards, having read the history before ours was made; its
+    request never reaches the exchange."""
+
+    store: Store
+
+    def _transfer(self, body: dict[str, Any]) -> httpx.Response:
+        if not self.posts:
+            self.store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+        return super()._transfer(body)
+
+
+def test_a_move_answered_is_recorded_with_its_transfer_so_no_other_move_takes_it(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """Our move is answered as tr-1 and closed with it: the other run's open move of the same
+    amount, looked up once its window has passed, finds tr-1 ours and was not made. Closed
+    without its transfer, tr-1 was free to be claimed for the other move: one move's money
+    told as another's."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherRunWritesItsMoveMeanwhile({(0, 0): D("100"), (0, 2): D("0")})
+    exchange.store = store
+    ours = _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    assert ours.sent and ours.transfer.transfer_id == "tr-1"
+    assert store.transfer_intents.claimed() == {"tr-1"}
+    clock.advance(11)
+    later = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
+    assert [(e.outcome, e.transfer_id) for e in later] == [("not_made", None)]
