@@ -7,7 +7,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -27,9 +26,29 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from tests.cli.test_order_writes_the_state_file_cannot_record import LockAfterTheFirstCancel
 from tests.conftest import SimHarness
 from tests.fakes import Unanswered
 from tests.prime_tier import connect_as, make_markets
+
+
+def _quotes_and_an_amend_in_doubt(
+    service: OrderService, ticker: str, prices: tuple[str, ...], amended: int, *, to: str
+) -> list[str]:
+    """Bids of 2 at `prices` placed on the simulator, their order ids in that order; an amend
+    of the `amended` one to `to` recorded and never answered (a killed run's, in doubt)."""
+    ids = []
+    for price in prices:
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
+        placed = service.place(service.prepare(request))
+        assert placed.order_id is not None
+        ids.append(placed.order_id)
+    recorded = service.amends.record(
+        ids[amended], ticker=ticker, book_side=BookSide.BID, yes_price=D(to), rest=D(2),
+        post_only=None,
+    )  # fmt: skip
+    assert recorded is not None
+    return ids
 
 
 def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
@@ -52,18 +71,8 @@ def test_a_stop_during_the_settling_wait_ends_it_and_cancels_the_runs_quotes(
         "spike-elsewhere", order_id="ord-elsewhere", status="resting", fill_count=D(0),
         remaining_count=D(1),
     )  # fmt: skip
-    ids = []
-    for price in ("0.20", "0.21"):
-        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
-        placed = service.place(service.prepare(request))
-        assert placed.order_id is not None
-        ids.append(placed.order_id)
     # an amend of the killed run's, recorded and never answered: in doubt for the landing wait
-    recorded = service.amends.record(
-        ids[0], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
-        post_only=None,
-    )  # fmt: skip
-    assert recorded is not None
+    ids = _quotes_and_an_amend_in_doubt(service, ticker, ("0.20", "0.21"), 0, to="0.22")
     stop = threading.Event()
     waits: list[float] = []
 
@@ -101,16 +110,7 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
     within the loop's budget, as the loop's own stop does."""
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
-    ids = []
-    for price in ("0.20", "0.21"):
-        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
-        placed = service.place(service.prepare(request))
-        assert placed.order_id is not None
-        ids.append(placed.order_id)
-    service.amends.record(
-        ids[-1], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
-        post_only=None,
-    )  # fmt: skip
+    ids = _quotes_and_an_amend_in_doubt(service, ticker, ("0.20", "0.21"), -1, to="0.22")
     stop = threading.Event()
     # every cancel gets no answer for longer than the loop's budget
     transport = Unanswered("DELETE", "", CLIENT_RETRY_BUDGET_S + 0.5)
@@ -137,23 +137,6 @@ def test_the_cancels_of_a_stop_during_the_start_retry_within_the_loops_budget(
     assert transport.unanswered == 2, "a cancel was not tried again past the loop's budget"
 
 
-class LockedAfterTheFirstCancel(OrdersApi):
-    """Orders on the simulator's wire; once the first cancel is answered, before it is booked,
-    `lock` runs (another writer takes the state file's write lock)."""
-
-    lock: Callable[[], None]
-    cancels: int = 0
-
-    def cancel_order(
-        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
-    ) -> CancelResult:
-        result = super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
-        self.cancels += 1
-        if self.cancels == 1:
-            self.lock()
-        return result
-
-
 def test_a_stop_during_the_start_whose_state_file_fails_cancels_the_rest_without_it(
     prime: SimHarness, client: KalshiClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,19 +157,11 @@ def test_a_stop_during_the_start_whose_state_file_fails_cancels_the_rest_without
 
     with Store.open(path) as store:
         service = OrderService(client, store)
-        ids = []
-        for price in ("0.20", "0.21", "0.22", "0.23"):
-            request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
-            placed = service.place(service.prepare(request))
-            assert placed.order_id is not None
-            ids.append(placed.order_id)
-        service.amends.record(
-            ids[-1], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.24"), rest=D(2),
-            post_only=None,
-        )  # fmt: skip
+        prices = ("0.20", "0.21", "0.22", "0.23")
+        ids = _quotes_and_an_amend_in_doubt(service, ticker, prices, -1, to="0.24")
         stop = threading.Event()
-        cancelling = connect_as(LockedAfterTheFirstCancel, prime.account)
-        cancelling.area.lock = lock
+        cancelling = connect_as(LockAfterTheFirstCancel, prime.account)
+        cancelling.area.fail = lock
         started = time.monotonic()
         try:
             with cancelling, pytest.raises(StoppedWhileStarting) as stopped:
@@ -230,16 +205,7 @@ def test_a_stop_during_the_start_whose_key_is_refused_sends_no_other_cancel(
     """A refused key refuses every cancel: the first refusal ends them, and the error says so."""
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
-    ids = []
-    for price in ("0.20", "0.21"):
-        request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D(price), strategy="spike")
-        placed = service.place(service.prepare(request))
-        assert placed.order_id is not None
-        ids.append(placed.order_id)
-    service.amends.record(
-        ids[-1], ticker=ticker, book_side=BookSide.BID, yes_price=D("0.22"), rest=D(2),
-        post_only=None,
-    )  # fmt: skip
+    ids = _quotes_and_an_amend_in_doubt(service, ticker, ("0.20", "0.21"), -1, to="0.22")
     stop = threading.Event()
     refused = connect_as(RefusesTheKey, prime.account)
     with refused, pytest.raises(StoppedWhileStarting) as stopped:
