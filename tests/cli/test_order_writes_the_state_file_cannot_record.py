@@ -509,6 +509,17 @@ class LockAfterTheFirstCancel(OrdersApi):
         return result
 
 
+def _three_placed(kalshi: Kalshi, locked: LockAfterTheAnswer) -> tuple[str, list[str]]:
+    """A market and three NO orders of 2 placed in it by `kalshi order place`, their ids."""
+    (ticker,) = make_markets(locked.prime, 1)
+    ids = []
+    for price in ("0.30", "0.31", "0.32"):
+        placed = kalshi(*place_args(side="no", count="2", price=price), "--json")
+        assert placed.exit_code == 0, placed.output
+        ids.append(str(json.loads(placed.stdout)["order"]["order_id"]))
+    return ticker, ids
+
+
 def test_a_markets_cancel_all_whose_state_file_fails_midway_still_cancels_every_order(
     client: KalshiClient, kalshi: Kalshi, locked: LockAfterTheAnswer
 ) -> None:
@@ -517,12 +528,7 @@ def test_a_markets_cancel_all_whose_state_file_fails_midway_still_cancels_every_
     all the same, the command names the state file's failure and each cancel it did not
     record, and exits 21. The state file's error ended the command after the first cancel,
     the other two orders left resting. `kalshi reconcile` records them once it can write."""
-    (ticker,) = make_markets(locked.prime, 1)
-    ids = []
-    for price in ("0.30", "0.31", "0.32"):
-        placed = kalshi(*place_args(side="no", count="2", price=price), "--json")
-        assert placed.exit_code == 0, placed.output
-        ids.append(str(json.loads(placed.stdout)["order"]["order_id"]))
+    ticker, ids = _three_placed(kalshi, locked)
     cancelling = connect_as(LockAfterTheFirstCancel, locked.prime.account)
     cancelling.area.fail = locked.take
 
@@ -564,12 +570,7 @@ def test_an_order_not_cancelled_after_the_state_file_failed_is_not_named_not_rec
     """The state file locked after the first cancel, and the third cancel failed at the
     exchange: the command names the third order not cancelled, and only the two cancelled as
     cancels the state file did not record; the order still resting is not told cancelled."""
-    (ticker,) = make_markets(locked.prime, 1)
-    ids = []
-    for price in ("0.30", "0.31", "0.32"):
-        placed = kalshi(*place_args(side="no", count="2", price=price), "--json")
-        assert placed.exit_code == 0, placed.output
-        ids.append(str(json.loads(placed.stdout)["order"]["order_id"]))
+    ticker, ids = _three_placed(kalshi, locked)
     cancelling = connect_as(LockAfterTheFirstCancelAndFailTheLast, locked.prime.account)
     cancelling.area.fail = locked.take
 
