@@ -37,6 +37,12 @@ def key_file(tmp_path: Path, mode: int) -> Path:
     return path
 
 
+def _signed(tmp_path: Path) -> dict[str, str]:
+    """The environment of a key id and a private key file readable by its owner alone."""
+    key = key_file(tmp_path, 0o600)
+    return {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+
+
 def test_all_green(tmp_path: Path) -> None:
     key = key_file(tmp_path, 0o600)
     environ = {
@@ -117,8 +123,7 @@ def test_an_exchange_that_does_not_answer_is_reported_once(tmp_path: Path) -> No
     )
     methods = ("get_exchange_status", "get_balance", "clock_skew_seconds", "get_account_limits")
     client = FakeClient(errors=dict.fromkeys(methods, down))
-    key = key_file(tmp_path, 0o600)
-    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    environ = _signed(tmp_path)
     result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
     assert result.exit_code == 12
     found = checks(result.stdout)
@@ -328,8 +333,7 @@ def test_a_traded_shard_holding_nothing_fails_as_check_balance_is_critical(tmp_p
     """A shard the traded markets live on that holds nothing buys nothing there, however large
     the total: `health-check` fails (exit 12) where `kalshi check balance` is CRITICAL; a shard
     holding nothing where no traded market lives is shown, never graded."""
-    key = key_file(tmp_path, 0o600)
-    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    environ = _signed(tmp_path)
     client = FakeClient(
         market_rows=[market("KXBTC-A", exchange_index=2), market("KXNBA-A", exchange_index=0)],
         balance_dollars="1000.0000",
@@ -365,8 +369,7 @@ def test_a_traded_shard_whose_money_is_not_told_warns(tmp_path: Path) -> None:
     """A balance with no split by shard (a key restricted to a subaccount) cannot say what the
     shard the traded markets live on holds: a warning naming it, as `kalshi check balance` is
     UNKNOWN, never a pass."""
-    key = key_file(tmp_path, 0o600)
-    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    environ = _signed(tmp_path)
     client = FakeClient(
         market_rows=[market("KXBTC-A", exchange_index=2)],
         balance_dollars="1000.0000",
@@ -385,8 +388,7 @@ def test_a_traded_market_naming_no_shard_of_several_warns(tmp_path: Path) -> Non
     """Of two shards, the one a traded market naming none lives on is unknown (the spec leaves
     `exchange_index` out at will), and so is the money that pays for it: a warning naming it,
     as `kalshi check balance` is UNKNOWN, never a pass."""
-    key = key_file(tmp_path, 0o600)
-    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    environ = _signed(tmp_path)
     client = FakeClient(
         market_rows=[market("KXOLD-A", exchange_index=None)],
         balance_dollars="1000.0000",
