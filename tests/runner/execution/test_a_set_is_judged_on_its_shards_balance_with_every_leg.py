@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.units import Action, Side, TimeInForce
 from tests.runner.execution.shard_rig import on_shards
+from tests.runner.execution.test_group_legs_keep_their_room import _leg
 from tests.runner.fakes import Rig, quiet_market_maker
 
 # the quiet scenario's books stand still: HOLD's YES ask is 0.62, CUT's 0.35 (one event's)
@@ -37,20 +36,6 @@ def one_shard(monkeypatch: pytest.MonkeyPatch) -> dict[str, Decimal]:
     """An account of one shard: every market on shard 0, the balance's breakdown lists shard 0
     alone, holding `held["two"]`, the whole balance."""
     return on_shards(monkeypatch, ON_TWO, alone=True)
-
-
-def _leg(ticker: str, price: str) -> Intent:
-    return Intent(
-        ticker,
-        Side.YES,
-        Action.BUY,
-        Decimal(price),
-        Decimal(10),
-        Decimal("0.99"),
-        "a pair",
-        strategy="market-maker",
-        time_in_force=TimeInForce.FOK,
-    )
 
 
 def _events(log: Path, kind: str) -> list[dict[str, Any]]:
