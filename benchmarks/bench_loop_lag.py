@@ -186,7 +186,13 @@ def main() -> int:
 def measure(args: argparse.Namespace, work: Path) -> int:
     strategies = tuple(args.strategy or ["spike"])
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
-    sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
+    sim, account = start_simulator(
+        work / "sim",
+        scenario=str(work / "scenario.yaml"),
+        # enough for an order in every market: the default $1,000 runs out after some 170 of 500,
+        # and the loop then decides on markets whose orders its shard cannot pay for
+        balance="1000000",
+    )
     try:
         clock = SystemClock()
         if args.latency_ms:
