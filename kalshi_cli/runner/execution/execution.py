@@ -160,7 +160,7 @@ class LoopExecutor:
         # its slot of the order-rate cap is taken now, as an order's that goes at once: with
         # workers the cancels are answered after other decisions, which must count it
         # what the orders it replaces hold, read while they rest: given back by their cancels
-        freed = self._account.replaced(intent, self.outbox.queued_view)
+        freed = self._account.replaced(intent, self.outbox.queued_view(intent.ticker))
         answered = self.outbox.replacing_until(intent)
         slot = self._risk.record_sent()
 

@@ -360,12 +360,12 @@ class _OrderSource:
     def book(self) -> None:
         return None
 
-    def shard(self) -> ShardBalances | None:
+    def shard(self, position: PositionView) -> ShardBalances | None:
         """The market's shard and each shard's balance, read only when the order opens
         anything, less what the orders `reads` prepared before may commit there (`freed`: what
         an amended order held, given back)."""
         seen, account, reads = self.seen, self.account, self.reads
-        if opening_cost(seen.committed, seen.position) <= 0:
+        if opening_cost(seen.committed, position) <= 0:
             return None  # an order that opens nothing reads no balance
         market = account.market(seen.committed.ticker, reads)
         if market.exchange_index is None:

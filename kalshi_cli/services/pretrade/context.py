@@ -72,8 +72,9 @@ class OrderSource(Protocol):
         """The market's book, as the stop-loss reads it (None: the path keeps none)."""
         ...
 
-    def shard(self) -> ShardBalances | None:
-        """The market's shard and each shard's balance (None: not known, or not needed)."""
+    def shard(self, position: PositionView) -> ShardBalances | None:
+        """The market's shard and each shard's balance (None: not known, or not needed), the
+        order's market as `position` (what `position` answered)."""
         ...
 
 
@@ -81,15 +82,16 @@ def risk_context(source: OrderSource) -> RiskContext:
     """The risk context of `source`'s order: what every rule reads, built here alone."""
     now = source.now()
     event = source.event()
+    position = source.position()
     return RiskContext(
         now=now,
         state=source.state(),
-        position=source.position(),
+        position=position,
         total_exposure=source.total_exposure,
         last_data_at=source.last_data_at,
         owned=source.owned(event, now),
         fee_rates=source.fee_rates(now),
         book=source.book(),
         event=event,
-        shard=source.shard(),
+        shard=source.shard(position),
     )

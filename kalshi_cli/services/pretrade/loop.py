@@ -209,37 +209,38 @@ class LoopAccount:
         (`shard_cost`) is spent there until the next balance read (`LoopReads.sent`). A
         replacement (an amend, or a new order once its cancels are answered) commits its new
         cost less what the orders it replaces held (`freed`; None: as `replaced` reads them in
-        `view`, where they still rest)."""
-        cost = self._commits(intent, view)
-        if cost is not None:
-            given_back = self.replaced(intent, view) if freed is None else freed
-            self.reads.sent(intent.ticker, cost - given_back, self._risk.clock.monotonic())
+        `view`, where they still rest). A market of no known shard counts nothing."""
+        if intent.ticker not in self.reads.shard_of:
+            return
+        seen = view(intent.ticker)
+        given_back = self.replaced(intent, seen) if freed is None else freed
+        cost = self._commits(intent, seen) - given_back
+        self.reads.sent(intent.ticker, cost, self._risk.clock.monotonic())
 
     @staticmethod
-    def replaced(intent: Intent, view: Callable[[str], PositionView]) -> Decimal:
-        """What the orders `intent` replaces hold now, as `view` shows them resting
-        (`resting_cost`; none: nothing)."""
+    def replaced(intent: Intent, seen: PositionView) -> Decimal:
+        """What the orders `intent` replaces hold now, as its market's view `seen` shows them
+        resting (`resting_cost`; none: nothing)."""
         if not intent.replaces:
             return ZERO
-        return resting_cost(view(intent.ticker), intent.replaces)
+        return resting_cost(seen, intent.replaces)
 
     def held_apart(self, intent: Intent, view: Callable[[str], PositionView]) -> Callable[[], None]:
         """A leg of a set allowed and not sent yet (runner/execution/leg_sets.py): what it would
         commit on its shard is spent there until the function returned is called
         (`LoopReads.apart`), as `sent` spends an order's on its way."""
-        cost = self._commits(intent, view)
-        return (lambda: None) if cost is None else self.reads.apart(intent.ticker, cost)
-
-    def _commits(self, intent: Intent, view: Callable[[str], PositionView]) -> Decimal | None:
-        """What `intent` may commit on its market's shard (`shard_cost`); None: nothing
-        counted (a market of no known shard)."""
         if intent.ticker not in self.reads.shard_of:
-            return None
+            return lambda: None
+        return self.reads.apart(intent.ticker, self._commits(intent, view(intent.ticker)))
+
+    def _commits(self, intent: Intent, seen: PositionView) -> Decimal:
+        """What `intent` may commit on its market's shard (`shard_cost`), its market's view
+        `seen`."""
         risk = self._risk
         rates = None
         if intent.time_in_force is not TimeInForce.GTC:
             rates = risk.fee_rates(intent.ticker, risk.clock.wall())
-        return shard_cost(intent, view(intent.ticker), rates)
+        return shard_cost(intent, seen, rates)
 
     def event_limits(
         self,
@@ -322,13 +323,13 @@ class _LoopSource:
     def book(self) -> Orderbook | None:
         return self.risk.books(self.intent.ticker)
 
-    def shard(self) -> ShardBalances | None:
+    def shard(self, position: PositionView) -> ShardBalances | None:
         """The market's shard and each shard's balance, less what the loop's orders spend there,
-        given back what the orders a replacement replaces hold (the exchange frees it as it
-        takes the replacement), as an amend by hand is judged."""
+        given back what the orders a replacement replaces hold in `position` (the exchange frees
+        it as it takes the replacement), as an amend by hand is judged."""
         intent = self.intent
         record = self.account.reads.shard(intent.ticker)
-        freed = LoopAccount.replaced(intent, self.seen.view)
+        freed = LoopAccount.replaced(intent, position)
         if record is None or not freed:
             return record
         spent = dict(record.spent)
