@@ -26,6 +26,7 @@ from kalshi_cli.cli._output import Output, TableFormat
 if TYPE_CHECKING:
     from kalshi_cli.cli._options import Environment
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.config import Settings
     from kalshi_cli.services.connection import ResolvedConnection
     from kalshi_cli.vocabulary.errors import KalshiError
@@ -255,6 +256,20 @@ def begin(
         client.subaccounts.require_subaccount(subaccount)
         client.subaccount = subaccount
     return app, app.output(as_json=as_json, fmt=fmt)
+
+
+def stream_access(app: AppContext) -> tuple[str, KalshiAuth]:
+    """The WebSocket address and the signer a stream of the exchange's (`kalshi watch`, `kalshi
+    record`) opens with: the configured address, else the one beside the REST base
+    (`data.watch.ws_url_for`). The feed is signed, so the key is demanded (exit 4 before
+    anything is read)."""
+    from kalshi_cli.client.signing import KalshiAuth
+    from kalshi_cli.data.watch import ws_url_for
+
+    connection = app.connection(auth=True)
+    assert connection.key_id is not None and connection.private_key is not None
+    ws_url = ws_url_for(connection.ws_url, connection.api_base)
+    return ws_url, KalshiAuth(connection.key_id, connection.private_key)
 
 
 def refuse_a_missing_state_dir(flag: Path | None, environ: Mapping[str, str]) -> None:

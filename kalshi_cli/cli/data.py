@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from kalshi_cli.cli._context import begin, current
+from kalshi_cli.cli._context import begin, current, stream_access
 from kalshi_cli.cli._options import (
     DurationOpt,
     EnvOpt,
@@ -119,26 +119,18 @@ def _record(
     import signal
     import threading
 
-    from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.data.recorder import Recorder
     from kalshi_cli.data.reference import refresh_markets, save_reference
-    from kalshi_cli.data.watch import ws_url_for
     from kalshi_cli.feed.index import channels_for
     from kalshi_cli.vocabulary.errors import KalshiError
     from kalshi_cli.vocabulary.process import signal_handlers
     from kalshi_cli.vocabulary.reference_index import index_for_market
 
-    connection = app.connection(auth=True)
-    assert connection.key_id is not None and connection.private_key is not None
+    ws_url, auth = stream_access(app)
     named = [i for m in markets if (i := index_for_market(m.raw)) is not None]
     tickers = [m.ticker for m in markets]
-    recorder = Recorder(
-        out,
-        tickers,
-        ws_url=ws_url_for(connection.ws_url, connection.api_base),
-        auth=KalshiAuth(connection.key_id, connection.private_key),
-        indices=channels_for([*named, *index_ids]),
-    )
+    indices = channels_for([*named, *index_ids])
+    recorder = Recorder(out, tickers, ws_url=ws_url, auth=auth, indices=indices)
     # the markets' fees, tick grids and rules beside the frames (data/reference.py), read
     # again at the end for the results of those that settled meanwhile
     try:

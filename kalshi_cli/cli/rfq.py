@@ -64,6 +64,14 @@ RestRemainderOpt = Annotated[
 # input
 
 
+def _to_a_ten_thousandth(value: Decimal, text: str, flag: str) -> Decimal:
+    """`value` (read from `text`) if it is dollars to $0.0001, the finest the exchange prices a
+    quote or sizes an RFQ's cost in; a usage error under `flag` otherwise."""
+    if value != value.quantize(Decimal("0.0001")):
+        raise typer.BadParameter(f"{text} has more than 4 decimals", param_hint=flag)
+    return value
+
+
 def parse_bid(text: str, flag: str) -> Decimal:
     """A quote's price for one side in dollars, [0, 1): 0 declines the side."""
     from kalshi_cli.cli.orders import parse_amount
@@ -74,9 +82,7 @@ def parse_bid(text: str, flag: str) -> Decimal:
             f"{text} is not a price in dollars below 1 (e.g. 0.55, or 0 to decline)",
             param_hint=flag,
         )
-    if value != value.quantize(Decimal("0.0001")):
-        raise typer.BadParameter(f"{text} has more than 4 decimals", param_hint=flag)
-    return value
+    return _to_a_ten_thousandth(value, text, flag)
 
 
 def _size(count: str | None, target_cost: str | None) -> tuple[Decimal | None, Decimal | None]:
@@ -90,11 +96,7 @@ def _size(count: str | None, target_cost: str | None) -> tuple[Decimal | None, D
         return parse_count(count), None
     assert target_cost is not None
     cost = parse_amount(target_cost, "--target-cost")
-    if cost != cost.quantize(Decimal("0.0001")):
-        raise typer.BadParameter(
-            f"{target_cost} has more than 4 decimals", param_hint="--target-cost"
-        )
-    return None, cost
+    return None, _to_a_ten_thousandth(cost, target_cost, "--target-cost")
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kalshi_cli.cli._context import begin
+from kalshi_cli.cli._context import begin, stream_access
 from kalshi_cli.cli._options import DurationOpt, EnvOpt, index_option, tickers_option
 from kalshi_cli.vocabulary.names import names_in
 
@@ -55,20 +55,18 @@ def watch_command(
     """
     import sys
 
-    from kalshi_cli.client.signing import KalshiAuth
-    from kalshi_cli.data.watch import Watcher, check_tickers, ws_url_for
+    from kalshi_cli.data.watch import Watcher, check_tickers
 
     app, _ = begin(env)
-    connection = app.connection(auth=True)
-    assert connection.key_id is not None and connection.private_key is not None
+    ws_url, auth = stream_access(app)
     named = names_in(tickers)
     if named:  # an unknown ticker or an unreachable exchange ends here, not in the feed
         check_tickers(app.client().markets, named)
     watcher = Watcher(
         channel,
         named,
-        ws_url=ws_url_for(connection.ws_url, connection.api_base),
-        auth=KalshiAuth(connection.key_id, connection.private_key),
+        ws_url=ws_url,
+        auth=auth,
         out=sys.stdout,
         err=sys.stderr,
         max_events=max_events,

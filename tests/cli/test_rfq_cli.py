@@ -142,6 +142,7 @@ def test_cancel_closes_an_rfq_and_a_quote(
         ("rfq", "create", T, "--count", "0"),
         ("rfq", "create", T, "--count", "1.005"),
         ("rfq", "create", T, "--target-cost", "ten"),
+        ("rfq", "create", T, "--target-cost", "10.00001"),
         ("rfq", "create", T, "--count", "5", "--subaccount", "64"),
         ("rfq", "show", " "),
         ("quote", "create", U, "--yes-bid", "1.00", "--no-bid", "0.50"),
