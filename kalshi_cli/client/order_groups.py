@@ -168,8 +168,9 @@ class OrderGroupsApi(Area):
         exchange_index: int | None = None,
     ) -> None:
         """Delete the group; the exchange cancels its orders."""
-        path = _group_path(order_group_id)
-        self._conn.request("DELETE", path, params=_where(subaccount, exchange_index), auth=True)
+        self._on_group(
+            "DELETE", order_group_id, "", subaccount=subaccount, exchange_index=exchange_index
+        )
 
     def trigger_order_group(
         self,
@@ -179,8 +180,9 @@ class OrderGroupsApi(Area):
         exchange_index: int | None = None,
     ) -> None:
         """Cancel the group's orders and refuse new ones in it until a reset."""
-        path = _group_path(order_group_id, "trigger")
-        self._conn.request("PUT", path, params=_where(subaccount, exchange_index), auth=True)
+        self._on_group(
+            "PUT", order_group_id, "trigger", subaccount=subaccount, exchange_index=exchange_index
+        )
 
     def reset_order_group(
         self,
@@ -190,8 +192,9 @@ class OrderGroupsApi(Area):
         exchange_index: int | None = None,
     ) -> None:
         """Set the group's matched count to zero and let orders in again."""
-        path = _group_path(order_group_id, "reset")
-        self._conn.request("PUT", path, params=_where(subaccount, exchange_index), auth=True)
+        self._on_group(
+            "PUT", order_group_id, "reset", subaccount=subaccount, exchange_index=exchange_index
+        )
 
     def set_order_group_limit(
         self,
@@ -202,7 +205,29 @@ class OrderGroupsApi(Area):
         exchange_index: int | None = None,
     ) -> None:
         """A new limit; the exchange triggers the group at once if it is already reached."""
-        path = _group_path(order_group_id, "limit")
-        body = _limit_body(contracts_limit)
+        self._on_group(
+            "PUT",
+            order_group_id,
+            "limit",
+            subaccount=subaccount,
+            exchange_index=exchange_index,
+            contracts_limit=contracts_limit,
+        )
+
+    def _on_group(
+        self,
+        method: str,
+        order_group_id: str,
+        action: str,
+        *,
+        subaccount: int | None,
+        exchange_index: int | None,
+        contracts_limit: Decimal | None = None,
+    ) -> None:
+        """A write to one group (`action` on it, or the group itself; with `contracts_limit`,
+        its new limit): found only on its subaccount and the shard it lives on, so every write
+        names both (`_where`)."""
+        path = _group_path(order_group_id, action)
+        body = None if contracts_limit is None else _limit_body(contracts_limit)
         params = _where(subaccount, exchange_index)
-        self._conn.request("PUT", path, params=params, json=body, auth=True)
+        self._conn.request(method, path, params=params, json=body, auth=True)

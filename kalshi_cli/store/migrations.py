@@ -25,6 +25,33 @@ class Migration:
 
 _STATUS_CHECK = "status IN ('pending', 'resting', 'executed', 'canceled', 'rejected', 'unknown')"
 _STATE_CHECK = "state IN ('ACTIVE', 'REDUCING', 'HALTED', 'SAFE_MODE')"
+# The fills table's columns as 0001 made them: 0006 rebuilds the table with these and 0003's
+# `subaccount`, so a fill row keeps every constraint it had.
+_FILL_COLUMNS = """\
+            fill_id TEXT NOT NULL UNIQUE,
+            order_id TEXT NOT NULL,
+            client_order_id TEXT,
+            ticker TEXT NOT NULL,
+            book_side TEXT NOT NULL CHECK (book_side IN ('bid', 'ask')),
+            yes_price TEXT NOT NULL,
+            count TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            is_taker INTEGER NOT NULL CHECK (is_taker IN (0, 1)),
+            ts REAL NOT NULL,
+            strategy TEXT,
+            realized_pnl TEXT"""
+# A settlement's columns after its market's as 0001 made them: 0004 rebuilds the table keyed
+# by market and subaccount with these.
+_SETTLEMENT_COLUMNS = """\
+            event_ticker TEXT NOT NULL,
+            result TEXT NOT NULL,
+            yes_count TEXT NOT NULL,
+            no_count TEXT NOT NULL,
+            yes_total_cost TEXT NOT NULL,
+            no_total_cost TEXT NOT NULL,
+            revenue TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            settled_at REAL NOT NULL"""
 
 INITIAL = Migration(
     "0001_initial",
@@ -69,36 +96,17 @@ INITIAL = Migration(
         )
         """,
         "CREATE INDEX order_history_order ON order_history (client_order_id, id)",
-        """
+        f"""
         CREATE TABLE fills (
-            fill_id TEXT NOT NULL UNIQUE,
-            order_id TEXT NOT NULL,
-            client_order_id TEXT,
-            ticker TEXT NOT NULL,
-            book_side TEXT NOT NULL CHECK (book_side IN ('bid', 'ask')),
-            yes_price TEXT NOT NULL,
-            count TEXT NOT NULL,
-            fee TEXT NOT NULL,
-            is_taker INTEGER NOT NULL CHECK (is_taker IN (0, 1)),
-            ts REAL NOT NULL,
-            strategy TEXT,
-            realized_pnl TEXT
+{_FILL_COLUMNS}
         )
         """,
         "CREATE INDEX fills_ts ON fills (ts)",
         "CREATE INDEX fills_ticker_ts ON fills (ticker, ts)",
-        """
+        f"""
         CREATE TABLE settlements (
             ticker TEXT PRIMARY KEY,
-            event_ticker TEXT NOT NULL,
-            result TEXT NOT NULL,
-            yes_count TEXT NOT NULL,
-            no_count TEXT NOT NULL,
-            yes_total_cost TEXT NOT NULL,
-            no_total_cost TEXT NOT NULL,
-            revenue TEXT NOT NULL,
-            fee TEXT NOT NULL,
-            settled_at REAL NOT NULL
+{_SETTLEMENT_COLUMNS}
         )
         """,
         "CREATE INDEX settlements_at ON settlements (settled_at)",
@@ -247,19 +255,11 @@ ORDER_FILL_SUBACCOUNT = Migration(
 SETTLEMENT_SUBACCOUNT = Migration(
     "0004_settlement_subaccount",
     (
-        """
+        f"""
         CREATE TABLE settlements_by_subaccount (
             ticker TEXT NOT NULL,
             subaccount INTEGER CHECK (subaccount BETWEEN 0 AND 63),
-            event_ticker TEXT NOT NULL,
-            result TEXT NOT NULL,
-            yes_count TEXT NOT NULL,
-            no_count TEXT NOT NULL,
-            yes_total_cost TEXT NOT NULL,
-            no_total_cost TEXT NOT NULL,
-            revenue TEXT NOT NULL,
-            fee TEXT NOT NULL,
-            settled_at REAL NOT NULL
+{_SETTLEMENT_COLUMNS}
         )
         """,
         "INSERT INTO settlements_by_subaccount (ticker, subaccount, event_ticker, result, "
@@ -293,20 +293,9 @@ FILL_MONEY_TEXT_ONLY = Migration(
     "0006_fill_money_text_only",
     (
         "DROP INDEX fills_without_units",
-        """
+        f"""
         CREATE TABLE fills_text_only (
-            fill_id TEXT NOT NULL UNIQUE,
-            order_id TEXT NOT NULL,
-            client_order_id TEXT,
-            ticker TEXT NOT NULL,
-            book_side TEXT NOT NULL CHECK (book_side IN ('bid', 'ask')),
-            yes_price TEXT NOT NULL,
-            count TEXT NOT NULL,
-            fee TEXT NOT NULL,
-            is_taker INTEGER NOT NULL CHECK (is_taker IN (0, 1)),
-            ts REAL NOT NULL,
-            strategy TEXT,
-            realized_pnl TEXT,
+{_FILL_COLUMNS},
             subaccount INTEGER NOT NULL DEFAULT 0 CHECK (subaccount BETWEEN 0 AND 63)
         )
         """,
