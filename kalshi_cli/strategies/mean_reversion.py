@@ -102,5 +102,5 @@ def _always(_: PositionView) -> bool:
     return True
 
 
-# of the book, `decide` reads the mid and the best bid and ask (`close_at_bid`, `buy_at_ask`)
+# of the book, `decide` reads the mid and the best bid and ask (`close_at_bid`, `fade`)
 STRATEGY = Strategy(NAME, MeanReversionParams, decide, reads_top=True, clock_free=_always)

@@ -98,5 +98,5 @@ def _when_flat(position: PositionView) -> bool:
     return position.held_side is None
 
 
-# of the book, `decide` reads the mid and the best bid and ask (`best_bid`, `buy_at_ask`)
+# of the book, `decide` reads the mid and the best bid and ask (`best_bid`, `fade`)
 STRATEGY = Strategy(NAME, SpikeParams, decide, reads_top=True, clock_free=_when_flat)
