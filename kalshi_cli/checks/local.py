@@ -159,19 +159,16 @@ def _behind(detail: dict[str, object], th: Thresholds) -> tuple[list[str], list[
     lag_warn, revisit_warn = th.need("heartbeat", "lag_warn"), th.need("heartbeat", "revisit_warn")
     reasons: list[str] = []
     perfdata: list[PerfDatum] = []
-    lag, revisit = detail.get("lag_p99_s"), detail.get("revisit_max_s")
-    if isinstance(lag, int | float):
-        perfdata.append(PerfDatum("lag_p99", seconds(lag), lag_warn, None, 0, uom="s"))
-        if seconds(lag) >= lag_warn:
-            reasons.append(
-                f"p99 book change to decision {describe_age(lag)} (warn {plain(lag_warn)}s)"
-            )
-    if isinstance(revisit, int | float):
-        perfdata.append(PerfDatum("revisit_max", seconds(revisit), revisit_warn, None, 0, uom="s"))
-        if seconds(revisit) >= revisit_warn:
-            reasons.append(
-                f"a market unvisited for {describe_age(revisit)} (warn {plain(revisit_warn)}s)"
-            )
+    for key, label, warn, said in (
+        ("lag_p99_s", "lag_p99", lag_warn, "p99 book change to decision"),
+        ("revisit_max_s", "revisit_max", revisit_warn, "a market unvisited for"),
+    ):
+        value = detail.get(key)
+        if not isinstance(value, int | float):
+            continue
+        perfdata.append(PerfDatum(label, seconds(value), warn, None, 0, uom="s"))
+        if seconds(value) >= warn:
+            reasons.append(f"{said} {describe_age(value)} (warn {plain(warn)}s)")
     return reasons, perfdata
 
 

@@ -329,8 +329,6 @@ def _health(store: Store, now: float) -> Health:
     if beat is None:
         return Health(None, None, None, feed_age, loop_feed_age_unknown=feed_unknown)
     ticks = beat.detail.get("ticks")
-    number = beat.detail.get("subaccount")
-    subaccount = number if isinstance(number, int) and not isinstance(number, bool) else None
     beat_age, beat_unknown = _age_or_why(
         age_of("the last heartbeat (heartbeats.at)", beat.at, now, repr(beat.at))
     )
@@ -339,14 +337,14 @@ def _health(store: Store, now: float) -> Health:
         heartbeat_age=beat_age,
         ticks=int(ticks) if isinstance(ticks, int) else None,
         loop_feed_age=feed_age,
-        loop_subaccount=subaccount,
+        loop_subaccount=beat.loop_subaccount,
         loop_strategy=strategy_text(beat.detail),
         strategies=strategy_rows(
             store,
             strategy_names(beat.detail),
             store.orders.open_orders(),
             now,
-            subaccount or 0,
+            beat.loop_subaccount or 0,
             stopped=stopped_strategies(beat.detail),
         ),
         heartbeat_age_unknown=beat_unknown,

@@ -40,6 +40,14 @@ class StartupRefused(KalshiError):
 
     exit_code = ExitCode.REJECTED
 
+    def __init__(
+        self, message: str, *, hint: str | None = None, exit_code: ExitCode | None = None
+    ) -> None:
+        """`exit_code`: the code of the failure underneath, which the refusal keeps."""
+        super().__init__(message, hint=hint)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
 
 def fees_refused(exc: FeeModelError) -> StartupRefused:
     """The refusal of a start on fees that cannot be priced (`exc` names the market or the
@@ -123,13 +131,12 @@ def reconcile(
             raise _stopped_while_starting(service, store, stop)
         report = _reconciled(service)
     if report.still_unknown:
-        unknown = StartupRefused(
+        raise StartupRefused(
             f"{len(report.still_unknown)} order(s) of unknown outcome remain after "
             "reconciliation; not trading",
             hint="run `kalshi reconcile` until none is left",
+            exit_code=ExitCode.OUTCOME_UNKNOWN,
         )
-        unknown.exit_code = ExitCode.OUTCOME_UNKNOWN
-        raise unknown
     return report
 
 
@@ -206,15 +213,14 @@ def _reconciled(service: Any) -> Any:
         return service.reconcile()
     except KalshiError as exc:
         state_failed = is_state_failure(exc)
-        refused = StartupRefused(
+        raise StartupRefused(
             f"reconciliation with the exchange failed: {exc.message}; not trading",
             hint=f"make the state file writable again ({MAKE_WRITABLE}), then start again"
             if state_failed
             else "check the connection (`kalshi health-check`), then start again",
-        )
-        # an unreachable exchange exits 7, as everywhere; a state file that fails, 21
-        refused.exit_code = ExitCode.STATE_WRITE_FAILED if state_failed else exc.exit_code
-        raise refused from exc
+            # an unreachable exchange exits 7, as everywhere; a state file that fails, 21
+            exit_code=ExitCode.STATE_WRITE_FAILED if state_failed else exc.exit_code,
+        ) from exc
 
 
 def rebuild(
@@ -301,12 +307,11 @@ def check_subaccount(client: KalshiClient, number: int) -> None:
     try:
         held = has_subaccount(number, client.subaccounts.subaccount_balances)
     except KalshiError as exc:
-        refused = StartupRefused(
+        raise StartupRefused(
             f"could not list the account's subaccounts: {exc.message}; not trading",
             hint="check the connection (`kalshi health-check`), then start again",
-        )
-        refused.exit_code = exc.exit_code
-        raise refused from exc
+            exit_code=exc.exit_code,
+        ) from exc
     if not held:
         missing = no_subaccount(number)
         raise StartupRefused(f"{missing.message}; not trading", hint=missing.hint)
@@ -325,13 +330,12 @@ def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | N
     try:
         return (order_subaccount(client, strict=True),)
     except KalshiError as exc:  # unreachable, 5xx or 429 after the retries: nothing sent
-        refused = StartupRefused(
+        raise StartupRefused(
             f"asking the exchange which subaccount this API key trades on failed: "
             f"{exc.message}; not trading",
             hint="check the connection (`kalshi health-check`), then start again",
-        )
-        refused.exit_code = exc.exit_code  # an unreachable exchange exits 7, as everywhere
-        raise refused from exc
+            exit_code=exc.exit_code,  # an unreachable exchange exits 7, as everywhere
+        ) from exc
 
 
 def trade_on_the_keys_subaccount(client: KalshiClient, number: int | None, log: EntryLog) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated
 
+from kalshi_cli.strategies.fade import fade
 from kalshi_cli.strategy_api import (
     Decision,
     MarketSnapshot,
@@ -20,7 +21,6 @@ from kalshi_cli.strategy_api import (
     Side,
     Strategy,
     Updatable,
-    buy_at_ask,
     close_at_bid,
     require,
     side_value,
@@ -87,22 +87,20 @@ def decide(
         return [] if exit_ is None else [exit_]
     if pos.resting or abs(z) < params.entry_z:
         return []
-    side = Side.NO if z > 0 else Side.YES
-    intent = buy_at_ask(
+    return fade(
         snap,
-        side,
+        mean,
+        yes_rich=z > 0,
         count=params.order_count,
-        fair=side_value(side, mean),
         reason=f"mean-reversion: z {z:.2f} vs mean {mean:.4f} over {len(window)} mids",
         strategy=NAME,
         min_edge=params.min_edge,
     )
-    return [] if intent is None else [intent]
 
 
 def _always(_: PositionView) -> bool:
     return True
 
 
-# of the book, `decide` reads the mid and the best bid and ask (`close_at_bid`, `buy_at_ask`)
+# of the book, `decide` reads the mid and the best bid and ask (`close_at_bid`, `fade`)
 STRATEGY = Strategy(NAME, MeanReversionParams, decide, reads_top=True, clock_free=_always)

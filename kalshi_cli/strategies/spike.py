@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated
 
+from kalshi_cli.strategies.fade import fade
 from kalshi_cli.strategy_api import (
     Decision,
     MarketSnapshot,
@@ -23,7 +24,6 @@ from kalshi_cli.strategy_api import (
     Strategy,
     Updatable,
     best_bid,
-    buy_at_ask,
     close_at_bid,
     require,
     side_value,
@@ -64,18 +64,15 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: SpikeParams) -> Sequ
     move = (mid - start) / start
     if abs(move) <= params.spike_share:
         return []
-    fair_yes = mid - params.reversion * (mid - start)
-    side = Side.NO if move > 0 else Side.YES
-    intent = buy_at_ask(
+    return fade(
         snap,
-        side,
+        mid - params.reversion * (mid - start),
+        yes_rich=move > 0,
         count=params.order_count,
-        fair=side_value(side, fair_yes),
         reason=f"spike: mid {start} -> {mid} ({move:+.1%}) in {params.window_s:g}s, fading",
         strategy=NAME,
         min_edge=params.min_edge,
     )
-    return [] if intent is None else [intent]
 
 
 def _exit(
@@ -101,5 +98,5 @@ def _when_flat(position: PositionView) -> bool:
     return position.held_side is None
 
 
-# of the book, `decide` reads the mid and the best bid and ask (`best_bid`, `buy_at_ask`)
+# of the book, `decide` reads the mid and the best bid and ask (`best_bid`, `fade`)
 STRATEGY = Strategy(NAME, SpikeParams, decide, reads_top=True, clock_free=_when_flat)

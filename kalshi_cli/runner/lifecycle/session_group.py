@@ -40,21 +40,19 @@ def open_group(
     try:
         return open_session_group(client, store, config, log, shards=shards or {0})
     except OrderOutcomeUnknown as exc:
-        refused = StartupRefused(
+        raise StartupRefused(
             f"whether the session's order group was made is unknown: {exc.message}; not trading",
             hint=f"{exc.hint}; a group made so holds no order: delete it (`kalshi order-group "
             "delete ID`), then start again",
-        )
-        refused.exit_code = exc.exit_code
-        raise refused from exc
+            exit_code=exc.exit_code,
+        ) from exc
     except KalshiError as exc:
-        refused = StartupRefused(
+        raise StartupRefused(
             f"could not create the session's order group: {exc.message}; not trading",
             hint="check the connection (`kalshi health-check`); `--no-order-group` trades "
             "without one",
-        )
-        refused.exit_code = exc.exit_code
-        raise refused from exc
+            exit_code=exc.exit_code,
+        ) from exc
 
 
 def join_session_group(executor: LoopExecutor, groups: SessionGroups) -> None:
