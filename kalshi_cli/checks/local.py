@@ -104,7 +104,7 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
             CheckStatus.CRITICAL,
             f"no heartbeat: the trade loop has never written one to {view.path}",
         )
-    age = age_of("the last heartbeat (heartbeats.at)", beat.at, view.now, repr(beat.at))
+    age = beat.age(view.now)
     if isinstance(age, str):
         return CheckResult("heartbeat", CheckStatus.UNKNOWN, age)
     # liveness and the trading state are two facts: the age grades the loop's liveness (a

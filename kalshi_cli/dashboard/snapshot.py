@@ -329,9 +329,7 @@ def _health(store: Store, now: float) -> Health:
     if beat is None:
         return Health(None, None, None, feed_age, loop_feed_age_unknown=feed_unknown)
     ticks = beat.detail.get("ticks")
-    beat_age, beat_unknown = _age_or_why(
-        age_of("the last heartbeat (heartbeats.at)", beat.at, now, repr(beat.at))
-    )
+    beat_age, beat_unknown = _age_or_why(beat.age(now))
     return Health(
         heartbeat_at=beat.at,
         heartbeat_age=beat_age,

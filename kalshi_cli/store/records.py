@@ -301,10 +301,15 @@ class HeartbeatRecord:
     at: float
     detail: dict[str, Any]
 
+    def age(self, now: float) -> float | str:  # unix seconds
+        """The beat's age in seconds, or why it has none (`age_of`): what the local checks
+        grade, the dashboard shows and `live` reads."""
+        return age_of("the last heartbeat (heartbeats.at)", self.at, now, repr(self.at))
+
     def live(self, now: float) -> bool:  # unix seconds
         """A live trade loop's beat: younger than `LIVE_BEAT_S`. A beat with no age (a time
         ahead of the clock or not finite: `age_of`) proves no loop alive."""
-        age = age_of("the heartbeat", self.at, now, repr(self.at))
+        age = self.age(now)
         return self.source == "trade" and isinstance(age, float) and age < LIVE_BEAT_S
 
     @property
