@@ -260,16 +260,17 @@ def begin(
 
 def stream_access(app: AppContext) -> tuple[str, KalshiAuth]:
     """The WebSocket address and the signer a stream of the exchange's (`kalshi watch`, `kalshi
-    record`) opens with: the configured address, else the one beside the REST base
-    (`data.watch.ws_url_for`). The feed is signed, so the key is demanded (exit 4 before
-    anything is read)."""
+    record`) opens with: the connection's address, as the trade loop and the dashboard take it
+    (services/connection.py: the configured one, or a simulator's beside its REST base). The
+    feed is signed, so the key is demanded (exit 4 before anything is read)."""
     from kalshi_cli.client.signing import KalshiAuth
-    from kalshi_cli.data.watch import ws_url_for
+    from kalshi_cli.vocabulary.errors import ConfigError
 
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
-    ws_url = ws_url_for(connection.ws_url, connection.api_base)
-    return ws_url, KalshiAuth(connection.key_id, connection.private_key)
+    if connection.ws_url is None:
+        raise ConfigError("no WebSocket URL for this environment", hint="set KALSHI_WS_URL")
+    return connection.ws_url, KalshiAuth(connection.key_id, connection.private_key)
 
 
 def refuse_a_missing_state_dir(flag: Path | None, environ: Mapping[str, str]) -> None:

@@ -21,7 +21,7 @@ from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, LIST_TYPES, PYTH
 from kalshi_cli.feed.messages import decode, type_of
 from kalshi_cli.feed.ws import RECONNECT_BACKOFF, HeaderSigner, WsFeed
 from kalshi_cli.vocabulary.clock import Backoff
-from kalshi_cli.vocabulary.errors import ConfigError, NotFoundError, TransportError, UsageError
+from kalshi_cli.vocabulary.errors import NotFoundError, TransportError, UsageError
 
 # name on the command line -> (WebSocket channel, message types printed)
 CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
@@ -45,20 +45,6 @@ if TYPE_CHECKING:
 
 # tickers named in one `GET /markets?tickers=...` (a URL of a hundred tickers stays short)
 _TICKERS_PER_REQUEST = 100
-
-
-def ws_url_for(ws_url: str | None, api_base: str) -> str:
-    """The configured WebSocket URL, or the one beside the REST base as Kalshi lays them out
-    (`https://H/trade-api/v2` -> `wss://H/trade-api/ws/v2`)."""
-    if ws_url:
-        return ws_url
-    scheme, sep, rest = api_base.partition("://")
-    host, _, path = rest.partition("/")
-    path = "/" + path.rstrip("/")
-    if not sep or not path.endswith("/trade-api/v2"):
-        raise ConfigError("no WebSocket URL for this environment", hint="set KALSHI_WS_URL")
-    ws_scheme = "wss" if scheme == "https" else "ws"
-    return f"{ws_scheme}://{host}{path.removesuffix('/v2')}/ws/v2"
 
 
 class ListsMarkets(Protocol):
