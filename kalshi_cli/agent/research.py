@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 
+# how long a backtest's child sent SIGTERM has to end before it is killed
+END_GRACE_S = 1.0
+
 
 class BacktestStopped(KalshiError):
     """A backtest tool call ran past its time limit and its process was ended."""
@@ -144,10 +147,20 @@ def run_limited(request: BacktestRequest, *, max_s: float, progress: Progress) -
     try:
         return _wait(ours, child, max_s, progress)
     finally:
-        if child.is_alive():
-            child.terminate()
-        child.join()
+        end_child(child)
         ours.close()
+
+
+def end_child(child: multiprocessing.process.BaseProcess) -> None:
+    """The backtest's child process ended, its end waited for: asked (SIGTERM), then made
+    (SIGKILL) once `END_GRACE_S` passed, since a child stuck where SIGTERM does not reach it (C
+    code, a handler that ignores it) would hold the tool call for ever."""
+    if child.is_alive():
+        child.terminate()
+        child.join(END_GRACE_S)
+    if child.is_alive():
+        child.kill()
+    child.join()
 
 
 def _wait(

@@ -218,6 +218,16 @@ class KalshiGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Said here, where the command stopped: Typer's `main` turns a Ctrl-C into a silent
+            # exit 130 before `_run` could see it (a command whose Ctrl-C is its normal end,
+            # `watch`, `orderbook --watch`, `sim serve`, catches it itself).
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
     def main(
         self,
         args: Sequence[str] | None = None,
@@ -262,9 +272,6 @@ class KalshiGroup(TyperGroup):
         except typer.Abort as exc:
             report("aborted", exc)
             return int(ExitCode.FAILURE)
-        except KeyboardInterrupt:
-            typer.echo("Interrupted.", err=True)
-            return int(ExitCode.INTERRUPTED)
         except SystemExit as exc:
             # Click catches a broken pipe (EPIPE) itself, wraps stdout and stderr so later
             # flushes are silent, and exits 1 ("a bug"); that is the reader leaving, not a bug.

@@ -605,16 +605,17 @@ def opening_cost(intent: Intent, view: PositionView) -> Decimal:
 
 
 def resting_cost(view: PositionView, order_ids: Sequence[str]) -> Decimal:
-    """What the resting orders `order_ids` of `view` commit now (what rests of each x the price
-    of the side it adds): given back when they are amended or replaced."""
+    """What the resting orders `order_ids` of `view` commit now (`held_by` what rests of each):
+    given back when they are amended or replaced."""
     return sum(
-        (
-            o.remaining * added_price(o.action, o.price)
-            for o in view.resting
-            if o.order_id in order_ids
-        ),
-        start=ZERO,
+        (held_by(o, o.remaining) for o in view.resting if o.order_id in order_ids), start=ZERO
     )
+
+
+def held_by(order: RestingOrder, count: Decimal) -> Decimal:
+    """What `count` contracts of a resting order commit: the price of the side it adds, each;
+    what a cancel of them gives back."""
+    return count * added_price(order.action, order.price)
 
 
 def taking_fee(

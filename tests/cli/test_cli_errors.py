@@ -166,6 +166,18 @@ def test_rate_limited_message_says_to_wait(tmp_path: Path) -> None:
     assert "wait and try again" in one_line(result)
 
 
+def test_a_ctrl_c_while_a_command_waits_on_the_exchange_says_interrupted_and_exits_130(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C (a KeyboardInterrupt where the command is) while `kalshi markets` waits for its
+    page: one line says why the command stopped, with exit 130 (docs/exit-codes.md)."""
+    client = FakeClient(errors={"get_markets_page": KeyboardInterrupt()})
+    result = run(["markets"], client=client, home=tmp_path)
+    assert result.exit_code == ExitCode.INTERRUPTED == 130
+    assert result.stdout == ""
+    assert result.stderr == "Interrupted.\n"
+
+
 # --------------------------------------------------------------------------------------------
 # Config (exit 3) and flags (exit 2)
 

@@ -2,8 +2,8 @@
 (services/pretrade/loop.py `LoopAccount.sent`, `LoopReads`): each order sent spends what it may
 commit there, its taker fee with it when it takes now or dies, until a balance read sent after
 it shows what it took. A read sent before an order, or at the same moment, does not show it; a
-replacement spends its new cost less what the orders it replaces held, and contracts that close
-a position commit nothing."""
+replacement spends its new cost less what the orders it replaces held, a cancel gives back what
+its order held, and contracts that close a position commit nothing."""
 
 from __future__ import annotations
 
@@ -103,7 +103,8 @@ def test_a_replacement_spends_its_new_cost_less_what_the_order_it_replaces_held(
     """A requote of 10 at $0.50 ($5.00) in place of 4 resting at $0.50 ($2.00) commits $3.00
     more on its shard the moment it goes (an amend: the order rests at its new terms); one in
     place of more than it costs commits nothing more. The orders it replaces are read from the
-    view it goes with, or handed (`freed`) when they were cancelled before it went."""
+    view it goes with; when they were cancelled before it went, their cancels gave back what
+    they held (`freed`) and it spends its whole cost."""
     engine, *_ = make(RiskLimits())
     account = LoopAccount(engine, reads())
     resting = (RestingOrder("o-1", Side.YES, Action.BUY, D("0.50"), D(4)),)
@@ -112,9 +113,25 @@ def test_a_replacement_spends_its_new_cost_less_what_the_order_it_replaces_held(
     assert available(account.reads) == D("97.00")
     account.sent(bid(count="3", replaces=("o-1",)), views.__getitem__)
     assert available(account.reads) == D("97.00")
-    # its cancels answered first, the order gone from the view: what it held is handed
-    account.sent(bid(replaces=("o-1",)), PositionView, freed=D("2.00"))
+    # its cancels answered first, the order gone from the view: they gave back what it held
+    account.freed(T, D("2.00"))
+    assert available(account.reads) == D("99.00")
+    account.sent(bid(replaces=("o-1",)), PositionView)
     assert available(account.reads) == D("94.00")
+
+
+def test_what_a_cancel_gave_back_is_spendable_and_a_read_sent_after_it_shows_it_once():
+    """An order of $5.00 sent at 1.0 and $3.00 of it given back by a cancel at 2.0: $98 left. A
+    read sent at 1.5 shows the order, not the cancel, which still counts; one sent after both
+    shows both: nothing is given back twice."""
+    start = reads()
+    start.sent(T, D("5.00"), 1.0)
+    start.freed(T, D("3.00"), 2.0)
+    assert available(start) == D("98.00")
+    start.balances_read({0: D(5), 2: D("95")}, 1.5)
+    assert available(start) == D("98.00")
+    start.balances_read({0: D(5), 2: D("98")}, 2.5)
+    assert available(start) == D("98")
 
 
 def test_a_sets_leg_held_apart_stays_spent_through_a_balance_read_until_given_back():

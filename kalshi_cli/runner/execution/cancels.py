@@ -12,6 +12,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
+from kalshi_cli.risk.rules import held_by
 from kalshi_cli.runner.execution.dispatch import CallAnswer, Urgency, run_call
 from kalshi_cli.services.reconcile import book_cancel
 from kalshi_cli.vocabulary.decisions import Cancel
@@ -68,21 +69,20 @@ class Cancels:
         ticker: str,
         order_ids: Iterable[str],
         reason: str,
-        then: Callable[[bool], None] | None = None,
+        then: Callable[[bool, Decimal], None] | None = None,
     ) -> None:
         """Cancel each order, one after the other, off the deciding path
-        (runner/execution/dispatch.py); `then` is told whether every one went, once all are booked
-        (the market takes no decision until then)."""
+        (runner/execution/dispatch.py); `then` is told whether every one went, and what those
+        that went gave back (`booked_cancelled`), once all are booked (the market takes no
+        decision until then)."""
         ids = tuple(order_ids)
         orders, stamp = self._client.orders, self._guard.stamp
 
         def booked(answer: CallAnswer[list[_Cancelled]]) -> None:
             results = answer.get()
-            ok = all(
-                [self._booked(ticker, i, reason, r) for i, r in zip(ids, results, strict=True)]
-            )
+            freed = [self._booked(ticker, i, reason, r) for i, r in zip(ids, results, strict=True)]
             if then is not None:
-                then(ok)
+                then(None not in freed, sum((f for f in freed if f is not None), start=ZERO))
 
         self.dispatch.send(
             (ticker,), lambda: [_cancel(orders, i, ticker, stamp) for i in ids], booked
@@ -114,14 +114,14 @@ class Cancels:
         cancelled: _Cancelled,
         *,
         withdraw: bool = False,
-    ) -> bool:
-        """A cancel's answer in the state file and the view; True when the order went."""
+    ) -> Decimal | None:
+        """A cancel's answer in the state file and the view; what it gave back when the order
+        went (`booked_cancelled`), None when it did not."""
         exc, sent_at = cancelled.error, cancelled.sent_at
         if exc is None:
             self._guard.ok(sent_at)
             assert cancelled.result is not None
-            self.booked_cancelled(ticker, order_id, cancelled.result.reduced_by, reason)
-            return True
+            return self.booked_cancelled(ticker, order_id, cancelled.result.reduced_by, reason)
         if withdraw:
             self._counters.errors += 1
         else:
@@ -131,13 +131,15 @@ class Cancels:
         )
         if cancelled.read_back is not None:
             self._read_back(order_id, cancelled.read_back, sent_at)
-        return False
+        return None
 
     def booked_cancelled(
         self, ticker: str, order_id: str, reduced_by: Decimal, reason: str
-    ) -> None:
+    ) -> Decimal:
         """An order the exchange said it cancelled (one DELETE, or an item of a batch), in the
-        state file and the view."""
+        state file and the view; what the cancel gave back: what the contracts it cancelled
+        held (`held_by`; none for an order the view does not hold, whose terms it does not
+        know), the exchange's as it answers, whatever filled before it landed."""
         self._counters.cancels += 1
         believed = self._portfolio.orders.get(order_id)
         if believed is not None and reduced_by < believed.remaining:
@@ -151,6 +153,7 @@ class Cancels:
             "order_cancelled",
             {"ticker": ticker, "order_id": order_id, "reduced_by": reduced_by, "reason": reason},
         )
+        return ZERO if believed is None else held_by(believed.view, reduced_by)
 
     def booked_gone(self, ticker: str, order_id: str) -> None:
         """An order the exchange no longer lists as resting (its group triggered, cancelled by

@@ -159,15 +159,15 @@ class LoopExecutor:
         # until the cancels are answered it counts as resting, the orders it replaces too, and
         # its slot of the order-rate cap is taken now, as an order's that goes at once: with
         # workers the cancels are answered after other decisions, which must count it
-        # what the orders it replaces hold, read while they rest: given back by their cancels
-        freed = self._account.replaced(intent, self.outbox.queued_view(intent.ticker))
         answered = self.outbox.replacing_until(intent)
         slot = self._risk.record_sent()
 
-        def replaced(ok: bool) -> None:
-            # the cancels are booked: the replacement goes only if every replaced order went,
-            # and the loop has not withdrawn its market's quotes since it was decided
+        def replaced(ok: bool, freed: Decimal) -> None:
+            # the cancels are booked, and what they gave back is spendable on the shard again,
+            # whether the replacement goes or not: the replacement goes only if every replaced
+            # order went, and the loop has not withdrawn its market's quotes since it was decided
             answered()
+            self._account.freed(intent.ticker, freed)
             why = self._since_decided(intent) if ok else "a replaced order could not be cancelled"
             if why is not None:
                 self._risk.give_back(slot)
@@ -178,17 +178,17 @@ class LoopExecutor:
                 self._risk.give_back(slot)
                 return then(None)
             if self.cancels.shortfalls == shortfalls:
-                return self._send(going, batch=batch, then=then, slot=slot, freed=freed)
+                return self._send(going, batch=batch, then=then, slot=slot)
 
             # a replaced order filled before its cancel landed, and the view has not seen
             # that fill: read it, and ask the risk engine again with it counted (and its own
-            # slot not: it takes one afresh if allowed); what its cancel gave back is not
-            # known, so none is counted
+            # slot not: it takes one afresh if allowed); its shard's tally holds what the
+            # fill took, and has back what the cancel gave back of the rest
             def read(_: int) -> None:
                 self._risk.give_back(slot)
                 if self.guard.backing_off or self.denials(going, last_data_at=last_data_at):
                     return then(None)
-                self._send(going, batch=batch, then=then, freed=ZERO)
+                self._send(going, batch=batch, then=then)
 
             self.fills.read_for((intent.ticker,), then=read)
 
@@ -282,11 +282,9 @@ class LoopExecutor:
         batch: bool,
         then: Callable[[Decimal | None], None],
         slot: float | None = None,
-        freed: Decimal | None = None,
     ) -> None:
         """An allowed order on its way; `slot`: its slot of the order-rate cap, when taken as
-        it was allowed (a replacement's, before its cancels); `freed`: what the orders a
-        replacement replaced held, given back by their cancels (`LoopAccount.sent`)."""
+        it was allowed (a replacement's, before its cancels)."""
         if self.stopping:
             if slot is not None:
                 self._risk.give_back(slot)
@@ -298,7 +296,7 @@ class LoopExecutor:
             # its slot of the order-rate cap is taken now, so the decisions after it count it
             self._risk.record_sent()
         # what it may commit on its shard is spent there until a balance read shows it
-        self._account.sent(intent, self.outbox.queued_view, freed)
+        self._account.sent(intent, self.outbox.queued_view)
         if not self.outbox.send(intent, batch=batch, then=then):
             return
         if len(self.outbox.queued) >= self.outbox.batch_size():

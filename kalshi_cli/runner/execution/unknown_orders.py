@@ -360,8 +360,9 @@ class UnknownOrders:
         """At shutdown: look the orders of unknown outcome up once a second until each is found (so
         the shutdown's cancels reach it) or can no longer show (`landing_s` after its failure),
         since one that landed later would rest with nobody to manage it. `wait=False`: one look
-        only. Returns the client order ids still unknown, each logged (`shutdown_abandoned` on a
-        second signal, else `shutdown_unknown_left`; `kalshi reconcile` settles them).
+        only. Returns the client order ids still unknown, each logged (`shutdown_unknown_left`;
+        `kalshi reconcile` settles them) unless a second signal gave the wait up: the stop then
+        says what it gave up (`shutdown_abandoned`, runner/loop/stop.py).
         `after_look` runs after each look, so the stop cancels what it found at once. `looks`:
         how the lookups are made."""
         make = self.look if looks is None else looks
@@ -377,11 +378,7 @@ class UnknownOrders:
                 self.unknown, look, self._clock, self._log, abandon, landing_s=self.landing_s
             )
         left = sorted(self.unknown)
-        if left and abandon is not None and abandon.is_set():
-            self._log.emit(
-                "shutdown_abandoned", {"unknown_left": left, "reason": "interrupted again"}
-            )
-        elif left:
+        if left and not (abandon is not None and abandon.is_set()):
             reason = "the exchange did not answer the lookups" if wait else ONE_LOOK
             self._log.emit("shutdown_unknown_left", {"unknown_left": left, "reason": reason})
         return left

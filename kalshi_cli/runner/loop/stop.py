@@ -103,67 +103,51 @@ def withdraw_at_stop(
     # every order the loop placed was answered before the stop began (one still out is of
     # unknown outcome): a listing asked a read lag later shows each that rests
     shows_all_from = loop.clock.monotonic() + loop.settings.read_lag_s
-    # interrupted again before the withdrawal began (while the stop waited for the calls still
-    # out): nothing looked the orders of unknown outcome up, nor said which are left
-    interrupted_first = abandon is not None and abandon.is_set()
     proof_s = min(STOP_SHARES.proof_most_s, whole.remaining() * STOP_SHARES.proof)
     failed: Exception | None = None
     with Deadline.within(loop.clock, max(whole.remaining() - proof_s, 0.0)):
         try:
-            triggered, looked = _withdraw(loop, abandon, shows_all_from)
+            triggered = _withdraw(loop, abandon, shows_all_from)
         except Exception as exc:  # a bug must not leave the quotes resting
             if is_state_failure(exc):
                 raise  # the stop that writes nothing takes over (runner/loop/state_fault.py)
             # any other (a store error on an order row too: a bug) is withdrawn past
             loop.log.emit("stop_withdrawal_failed", {"error": repr(exc)})
-            failed, triggered, looked = exc, False, False
+            failed, triggered = exc, False
             still = loop.own.resting()
             if still and not (abandon is not None and abandon.is_set()):
                 _cancel_side_by_side(loop, still, abandon)
     if abandon is not None and abandon.is_set():
-        return _given_up(
-            loop, triggered=triggered, first=interrupted_first, looked=looked, failed=failed
-        )
+        return _given_up(loop, triggered=triggered, failed=failed)
     try:
         proof = _prove(
             loop, refused_later=triggered, shows_all_from=shows_all_from, abandon=abandon
         )
     except GivenUp:  # interrupted again while the proof's listing was out
-        return _given_up(loop, triggered=triggered, first=True, looked=looked, failed=failed)
+        return _given_up(loop, triggered=triggered, failed=failed)
     return proof if failed is None else replace(proof, failed=failed)
 
 
-def _given_up(
-    loop: StoppingLoop, *, triggered: bool, first: bool, looked: bool, failed: Exception | None
-) -> StopProof:
-    """What a stop a second SIGINT or SIGTERM gave up names, and says in one line: the loop's
-    orders it believes resting, and those of unknown outcome the triggered group will not
-    refuse. `first`: interrupted again outside the wait for those (before the withdrawal began,
-    or while the proof's listing was out), so nothing said yet which of them are left;
-    `looked`: the wait for them ran (`see_through`), and said those left when interrupted."""
+def _given_up(loop: StoppingLoop, *, triggered: bool, failed: Exception | None) -> StopProof:
+    """What a stop a second SIGINT or SIGTERM gave up names: the loop's orders it believes
+    resting, and those of unknown outcome the triggered group will not refuse, said in one
+    `shutdown_abandoned` line whatever step was given up: here alone, so a stop given up
+    always says so, and once."""
     resting = tuple(sorted(_believed_resting(loop)))
-    all_unknown = sorted(loop.executor.unknown_orders.unknown)
     # an order of unknown outcome given up on may still land, unless the triggered group
     # refuses it: it is not proven gone, so it is named as a resting one is
-    unknown = () if triggered else tuple(all_unknown)
-    said: dict[str, Any] = {"left_resting": list(resting)}
-    if first:
-        said["unknown_left"] = all_unknown
-    elif not looked and unknown:  # no wait for them said which are left
-        said["unknown_left"] = list(unknown)
-    if first or not looked or resting or not all_unknown:  # else see_through said it
-        loop.log.emit("shutdown_abandoned", said)
+    unknown = () if triggered else tuple(sorted(loop.executor.unknown_orders.unknown))
+    loop.log.emit(
+        "shutdown_abandoned", {"left_resting": list(resting), "unknown_left": list(unknown)}
+    )
     return StopProof(resting + unknown, abandoned=True, unlisted=GIVEN_UP, failed=failed)
 
 
-def _withdraw(
-    loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float
-) -> tuple[bool, bool]:
+def _withdraw(loop: StoppingLoop, abandon: threading.Event | None, shows_all_from: float) -> bool:
     """Everything at once, the unknown looked up, what is left side by side. Whether every one
-    of the session's order groups was triggered (they then refuse an order that lands later),
-    and whether the orders of unknown outcome were waited for (`see_through`)."""
+    of the session's order groups was triggered (they then refuse an order that lands later)."""
     if abandon is not None and abandon.is_set():
-        return False, False  # interrupted again before the stop began: the person will not wait
+        return False  # interrupted again before the stop began: the person will not wait
     own = loop.own.resting()
     answers = loop.executor.answers
     groups = answers.order_groups
@@ -174,7 +158,7 @@ def _withdraw(
         with Deadline.within(loop.clock, share_s):
             untriggered = trigger_each(loop.trigger_group, groups, loop.log, len(own), abandon)
     except GivenUp:
-        return False, False  # it may yet be triggered: nothing is taken as refused
+        return False  # it may yet be triggered: nothing is taken as refused
     done = set(groups.values()) - untriggered
     triggered = bool(groups) and not untriggered
     # a triggered group cancels its own orders: the others are cancelled here
@@ -183,10 +167,9 @@ def _withdraw(
         try:
             batch_cancel_at_stop(loop, rest, abandon)
         except GivenUp:
-            return False, False
+            return False
     unknown = loop.executor.unknown_orders
-    looked = bool(unknown.unknown) and not (abandon is not None and abandon.is_set())
-    if looked:
+    if unknown.unknown and not (abandon is not None and abandon.is_set()):
         # with the group, one look (the triggered group refuses what lands later); without,
         # until each is found or can no longer land, within this share of the deadline; each
         # found resting is cancelled as it is found, while the wait for the others goes on
@@ -198,13 +181,13 @@ def _withdraw(
             looks=partial(_looked_unless_given_up, unknown.look, abandon),
         )
     if abandon is not None and abandon.is_set():
-        return triggered, looked
+        return triggered
     own_left = {o.order_id: o for o in loop.own.resting()}
     trusted_from = -math.inf if triggered else shows_all_from
     still = _resting_of(loop, own_left, trusted_from=trusted_from, abandon=abandon)
     if still:
         _cancel_side_by_side(loop, still, abandon)
-    return triggered, looked
+    return triggered
 
 
 def _cancel_found(loop: StoppingLoop, withdrawn: set[str], abandon: threading.Event | None) -> None:

@@ -52,8 +52,9 @@ class LoopReads:
     reads `events` through its own part), and each market's shard (`shard_of`) with each shard's
     balance as last read (`shards`; empty: the exchange did not say), the money of the loop's
     subaccount (`subaccount`; None or 0: the primary account's), less what the loop's own
-    orders sent since that read may commit there (`sent`), and each market's result as the loop
-    learned it (`results`, `settled`)."""
+    orders sent since that read may commit there (`sent`) and plus what the cancels of those a
+    requote replaced gave back (`freed`), and each market's result as the loop learned it
+    (`results`, `settled`)."""
 
     events: dict[str, EventTerms] = field(default_factory=dict)
     account_limited: bool = False
@@ -64,7 +65,8 @@ class LoopReads:
     # ticker -> its result ("yes" or "no") as the loop learned it: determined or settled
     results: dict[str, str] = field(default_factory=dict)
     # the loop's orders sent since the balance read (when, on the loop's monotonic clock; the
-    # shard; what each may commit there), and their sum by shard, which every record reads
+    # shard; what each may commit there, less what a cancel gave back), and their sum by shard,
+    # which every record reads
     _sent: list[tuple[float, int, Decimal]] = field(default_factory=list)
     _spent: dict[int, Decimal] = field(default_factory=dict)
     # what the legs of a set allowed and not sent yet may commit, by shard (`apart`): in
@@ -109,6 +111,16 @@ class LoopReads:
             return
         self._sent.append((at, shard, cost))
         self._spent[shard] = self._spent.get(shard, ZERO) + cost
+
+    def freed(self, ticker: str, amount: Decimal, at: float) -> None:
+        """A cancel of the loop's in `ticker`, answered at `at`, gave `amount` back on its shard
+        (the exchange frees it as it cancels): spendable again from now, as a read sent after
+        it would show, whether the order was sent since the last read or before it."""
+        shard = self.shard_of.get(ticker)
+        if shard is None or amount <= 0 or shard not in self.shards:
+            return
+        self._sent.append((at, shard, -amount))
+        self._spent[shard] = self._spent.get(shard, ZERO) - amount
 
     def apart(self, ticker: str, cost: Decimal) -> Callable[[], None]:
         """A leg of a set in `ticker`, allowed and not sent yet, which may commit `cost` on its
@@ -199,23 +211,21 @@ class LoopAccount:
         each reported by the engine."""
         return self._risk.evaluate(intent, self.context(intent, seen), self.rules)
 
-    def sent(
-        self,
-        intent: Intent,
-        view: Callable[[str], PositionView],
-        freed: Decimal | None = None,
-    ) -> None:
+    def sent(self, intent: Intent, view: Callable[[str], PositionView]) -> None:
         """An allowed order on its way, `view` each market's: what it may commit on its shard
-        (`shard_cost`) is spent there until the next balance read (`LoopReads.sent`). A
-        replacement (an amend, or a new order once its cancels are answered) commits its new
-        cost less what the orders it replaces held (`freed`; None: as `replaced` reads them in
-        `view`, where they still rest). A market of no known shard counts nothing."""
+        (`shard_cost`) is spent there until the next balance read (`LoopReads.sent`). An amend
+        commits its new cost less what the order it changes holds (`replaced`, read in `view`,
+        where it still rests); a new order replacing others, once their cancels gave back what
+        they held (`freed`), its whole cost. A market of no known shard counts nothing."""
         if intent.ticker not in self.reads.shard_of:
             return
         seen = view(intent.ticker)
-        given_back = self.replaced(intent, seen) if freed is None else freed
-        cost = self._commits(intent, seen) - given_back
+        cost = self._commits(intent, seen) - self.replaced(intent, seen)
         self.reads.sent(intent.ticker, cost, self._risk.clock.monotonic())
+
+    def freed(self, ticker: str, amount: Decimal) -> None:
+        """The loop's cancels in `ticker` gave `amount` back on its shard (`LoopReads.freed`)."""
+        self.reads.freed(ticker, amount, self._risk.clock.monotonic())
 
     @staticmethod
     def replaced(intent: Intent, seen: PositionView) -> Decimal:

@@ -16,11 +16,11 @@ import pytest
 
 from kalshi_cli.risk.rules import Code
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.units import Action, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.execution.shard_rig import on_shards
-from tests.runner.fakes import Rig, quiet_market_maker
+from tests.runner.fakes import Rig, another_trader_places, quiet_market_maker
 
-# the quiet scenario's books stand still: HOLD's YES ask is 0.62
+# the quiet scenario's books stand still: HOLD's YES ask is 0.62, its best YES bid 0.60
 HOLD = "KXFEDDECISION-SIM-DEC-H0"
 QUOTE = Intent(
     HOLD,
@@ -85,3 +85,29 @@ def test_a_requote_on_a_shard_its_quote_used_up_is_judged_with_what_that_quote_h
     assert rig.loop.executor.execute(lower, last_data_at=now)
     (resting,) = rig.loop.portfolio.resting(HOLD)
     assert (resting.price, resting.remaining) == (Decimal("0.39"), 20)
+
+
+def test_a_requote_whose_quote_filled_in_part_before_its_cancel_counts_what_the_cancel_freed(
+    rig: Rig,
+) -> None:
+    """Quoted 13 at $0.61 ($7.93 of the $8 the shard holds), the best bid; 5 of it fill before
+    the requote's cancel lands, unseen by the loop: that fill's $3.05 is spent, and the cancel
+    gives back the 8 left ($4.88). The requote of those 8 ($4.88) goes, as the exchange takes
+    it, and the shard's tally holds what the exchange holds: $0.07, not less."""
+    rig.loop.executor.amends.enabled = False  # a cancel, then a new order
+    now = rig.clock.wall()
+    quote = replace(QUOTE, price=Decimal("0.61"), count=Decimal(13))
+    assert rig.loop.executor.execute(quote, last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    sold = another_trader_places(rig.exchange, HOLD, BookSide.ASK, Decimal("0.61"), Decimal(5))
+    assert sold.order.fill_count == 5, "the loop's quote is the best bid"
+    requote = replace(quote, count=Decimal(8), replaces=(resting.order_id,))
+    assert rig.loop.executor.execute(requote, last_data_at=now)
+    assert rig.loop.executor.cancels.shortfalls == 1, "its cancel found 8 of the 13 resting"
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    assert (resting.price, resting.remaining) == (Decimal("0.61"), 8)
+    assert rig.loop.log.counts.get("shard_balance_short") is None
+    past = replace(QUOTE, price=Decimal("0.01"), count=Decimal(8))
+    denials = rig.loop.executor.denials(past, last_data_at=now)
+    assert [v.code for v in denials] == [Code.SHARD_BALANCE]
+    assert "the order needs $0.08, shard 2 holds $0.07" in denials[0].detail
