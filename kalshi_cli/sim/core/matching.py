@@ -484,6 +484,19 @@ class MatchingEngine:
             if final:
                 self._ref.emit(OrderChanged(copy_order(order)))
 
+    def cancel(self, orders: Iterable[SimOrder], now: float) -> None:
+        """Cancel resting orders whole, each its own cause, in the order given, then work out
+        again the hold of each account and market they were in: what every cancel that is not
+        a plan's (a cancel, a cancel-all, an expiry, a triggered order group, a pause, a
+        determination) does."""
+        touched: dict[tuple[str, str], None] = {}
+        for order in orders:
+            self.take_off(order, order.remaining_count, now, cause=order)
+            touched[order.account_id, order.ticker] = None
+        states = self._accounts.states
+        for account_id, ticker in touched:
+            self._accounts.rehold(states[account_id], ticker, now)
+
     def to_back(self, order: SimOrder) -> None:
         """Move a resting order to the back of its price level; nothing else changes."""
         self.books[order.ticker].side(order.book_side is BookSide.BID).to_back(

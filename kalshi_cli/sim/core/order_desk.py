@@ -222,8 +222,7 @@ class OrderDesk:
             raise not_found()
         now = self._ref.log("cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
-        self._engine.take_off(order, reduced_by, now, cause=order)
-        self._ledger.rehold(self._ledger.states[account_id], order.ticker, now)
+        self._engine.cancel((order,), now)
         return copy_order(order), reduced_by
 
     def cancel_all(
@@ -241,14 +240,9 @@ class OrderDesk:
         if not targets:
             return []
         self._ref.log_at(now, "cancel_all", account_id=account_id, ticker=ticker)
-        result = []
-        for order in targets:
-            reduced_by = order.remaining_count
-            self._engine.take_off(order, reduced_by, now, cause=order)
-            result.append((copy_order(order), reduced_by))
-        for t in {o.ticker for o in targets}:
-            self._ledger.rehold(acct, t, now)
-        return result
+        reduced_by = [o.remaining_count for o in targets]
+        self._engine.cancel(targets, now)
+        return [(copy_order(o), reduced) for o, reduced in zip(targets, reduced_by, strict=True)]
 
     def amend_order(
         self,
@@ -455,8 +449,7 @@ class OrderDesk:
     def expire(self, order_id: str) -> None:
         order = self._history.live[order_id]
         now = self._ref.log("expire", order_id=order_id)
-        self._engine.take_off(order, order.remaining_count, now, cause=order)
-        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker, now)
+        self._engine.cancel((order,), now)
 
     def owned_resting(self, account_id: str, order_id: str) -> SimOrder:
         self._ledger.acct(account_id)
