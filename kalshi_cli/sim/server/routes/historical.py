@@ -12,7 +12,12 @@ from kalshi_cli.sim.core.record_views import OrderRef
 from kalshi_cli.sim.core.records import ExchangeError, SimMarket, bad_request
 from kalshi_cli.sim.server.routes.market_data import candle_range, trades_listing
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
-from kalshi_cli.sim.server.routes.portfolio import fills_listing, filtered_page, ledger_query
+from kalshi_cli.sim.server.routes.portfolio import (
+    fills_listing,
+    filtered_page,
+    ledger_query,
+    orders_json,
+)
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -162,11 +167,7 @@ def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[
         )
 
     page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), query.limit)
-    listed = [orders.record(r) for r in page]
-    return 200, {
-        "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in listed],
-        "cursor": next_cursor,
-    }
+    return 200, orders_json(state, (orders.record(r) for r in page), next_cursor)
 
 
 def handle_get_historical_positions(

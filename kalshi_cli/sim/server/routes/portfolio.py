@@ -4,7 +4,7 @@ limits and endpoint costs. Reads of orders and positions go through the read rep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -15,6 +15,7 @@ from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     SimFill,
+    SimOrder,
     SimPosition,
     SimSettlement,
     bad_request,
@@ -333,7 +334,13 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     ]
     selected = [o for o in listed if matches(o, status=status)]
     page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"), listed)
-    return 200, {
+    return 200, orders_json(state, page, cursor)
+
+
+def orders_json(state: SimState, page: Iterable[SimOrder], cursor: str) -> Json:
+    """A page of orders as `GET /portfolio/orders` and `/historical/orders` answer it: each
+    order on its market's shard, then the cursor."""
+    return {
         "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in page],
         "cursor": cursor,
     }
@@ -381,11 +388,7 @@ def _orders_by_index(
 
     cursor = query_str(ctx, "cursor")
     page, next_cursor = orders_page(orders, keep, cursor, limit, listed=listed, stored=stored)
-    listing = [orders.record(r) for r in page]
-    return 200, {
-        "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in listing],
-        "cursor": next_cursor,
-    }
+    return 200, orders_json(state, (orders.record(r) for r in page), next_cursor)
 
 
 def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
