@@ -103,8 +103,7 @@ class OrderDesk:
             request.order_group_id,
         )
         acct = self._open_market_account(account_id, ticker, price, count)
-        replay_ts = self._ref.replay_ts  # `_now()`, inline
-        now = self._ref.clock.wall() if replay_ts is None else replay_ts
+        now = self._ref.now()
         _refuse_terms(time_in_force, expiration_time, post_only, reduce_only, now)
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise _order_exists()
@@ -129,7 +128,7 @@ class OrderDesk:
         )
         order_id, number = self._ref.numbered_id()
         coid = client_order_id if client_order_id is not None else order_id
-        if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
+        if self._ref.live_journal is not None:
             self._ref.log_at(now, "place", account_id=account_id, **request.journal(coid))
         order = SimOrder(  # positional (the hot path): the fields in records.SimOrder's order
             order_id,
@@ -312,7 +311,7 @@ class OrderDesk:
                 replacing=order,
                 now=now,
             )
-        if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
+        if self._ref.live_journal is not None:
             self._ref.log_at(
                 now,
                 "amend",
