@@ -63,9 +63,9 @@ _OLD_FILLS_REFUSALS: list[tuple[dict[str, str], str]] = [
 def test_fills_refuse_the_first_bad_parameter_as_before(
     sim: SimHarness, params: dict[str, str], msg: str
 ) -> None:
-    """0282284^ read limit, ticker, order_id, min_ts, max_ts and only then the shard
-    (`_filtered_page`), as /portfolio/orders and /portfolio/settlements still do; 90b5073's
-    `ledger_query` checks `subaccount`/`exchange_index` first, so the 400 names another field."""
+    """The fills read limit, ticker, order_id, min_ts, max_ts and only then the shard and the
+    subaccount (`listing_query`), as /portfolio/settlements does: of two bad parameters the
+    400 names the one read first."""
     response = sim.signed(sim.account, "GET", "/portfolio/fills", params=params)
     assert response.status_code == 400
     assert response.json() == {"msg": msg}

@@ -197,6 +197,22 @@ liquidity_provider: {cash_cents: 100000}
         build_exchange(bad, clock=ManualClock())
 
 
+@pytest.mark.parametrize(
+    "change", ["{fee_type_override: quadratic}", "{fee_type: quadratic, after_seconds: 1}"]
+)
+def test_an_event_fee_change_without_its_time_or_with_another_term_is_refused(
+    tmp_path: Path, change: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "series:\n  - {ticker: X, title: X, events: [{event_ticker: E, title: E, "
+        f"fee_changes: [{change}]}}]}}\n"
+    )
+    says = "event E fee_changes: each takes fee_type_override, fee_multiplier_override and"
+    with pytest.raises(ScenarioError, match=f"^{says} after_seconds$"):
+        build_exchange(bad, clock=ManualClock())
+
+
 def test_series_fees_and_a_market_fee_waiver_from_a_scenario(tmp_path: Path) -> None:
     path = tmp_path / "fees.yaml"
     path.write_text(

@@ -47,6 +47,23 @@ def test_every_served_route_is_an_operation_of_the_spec() -> None:
     assert {(ep.method, ep.template) for ep in ENDPOINTS} <= known
 
 
+def test_a_served_route_asks_for_a_signature_exactly_where_the_spec_does() -> None:
+    """Each route's `private` is written by hand beside it: it must say what the operation's
+    `security` in openapi.yaml says (none given: public)."""
+    spec = raw_spec()
+    default = spec.get("security") or []
+    signed = {
+        (method.upper(), template): bool(operation.get("security", default))
+        for template, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    wrong = [
+        (ep.method, ep.template) for ep in ENDPOINTS if ep.private != signed[ep.method, ep.template]
+    ]
+    assert wrong == []
+
+
 def _code(body: object) -> object:
     if isinstance(body, dict):
         inner = body.get("error", body)

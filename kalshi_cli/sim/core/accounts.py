@@ -118,16 +118,31 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     return (ZERO if new < ZERO else new) - (ZERO if old < ZERO else old)  # max(x, ZERO)
 
 
-def agg_add(
-    agg: list[Decimal], buy_yes: bool, own: Decimal, delta: Decimal, reserve: Decimal
+def agg_add(  # noqa: PLR0917 (a rest and a cancel run it: positional)
+    agg: list[Decimal],
+    reserves: FeeReserve,
+    ticker: str,
+    buy_yes: bool,
+    own: Decimal,
+    delta: Decimal,
 ) -> None:
     """Add `delta` contracts (negative: remove) at `own` to an account's aggregates of one
-    market (`AccountState.agg`); `reserve` is the maker fee reserve per contract at that price
+    market (`AccountState.agg`), with the maker fee reserve per contract at that price
     (`FeeReserve.rate`)."""
+    rate = reserves.rate(ticker, own)
     i = 0 if buy_yes else 2
     agg[i] += own * delta
     agg[i + 1] += delta
-    agg[4] += reserve * delta
+    agg[4] += rate * delta
+
+
+def agg_of(acct: AccountState, ticker: str) -> list[Decimal]:
+    """The account's aggregates of one market (`AccountState.agg`), made empty for its first
+    resting order there."""
+    agg = acct.agg.get(ticker)
+    if agg is None:
+        agg = acct.agg[ticker] = list(EMPTY_AGG)
+    return agg
 
 
 class Ledger:
@@ -280,24 +295,10 @@ class Ledger:
 
     def track(self, order: SimOrder, before: Decimal, after: Decimal) -> None:
         """Keep the account's aggregates in step with a resting order's remaining count."""
-        # `agg_add` and `FeeReserve.rate` inlined: this runs for every fill, rest and cancel
-        acct = self.states[order.account_id]
-        ticker = order.ticker
-        agg = acct.agg.get(ticker)
-        if agg is None:
-            agg = acct.agg[ticker] = list(EMPTY_AGG)
         bid = order.book_side is BookSide.BID
         own = order.price if bid else ONE - order.price
-        reserves = self.reserves
-        rates = reserves.cache.get(ticker)
-        rate = None if rates is None else rates.get(own)
-        if rate is None:
-            rate = reserves.new_rate(ticker, own)
-        delta = after - before
-        i = 0 if bid else 2
-        agg[i] += own * delta
-        agg[i + 1] += delta
-        agg[4] += rate * delta
+        acct = self.states[order.account_id]
+        agg_add(agg_of(acct, order.ticker), self.reserves, order.ticker, bid, own, after - before)
 
     def rebuild_reserves(self, series_ticker: str, now: float) -> None:
         """Recompute the aggregates and holds of the resting orders in a series' markets after
@@ -310,14 +311,8 @@ class Ledger:
                     continue
                 agg = list(EMPTY_AGG)
                 for o in acct.resting.get(ticker, {}).values():
-                    own = own_price(o)
-                    agg_add(
-                        agg,
-                        o.book_side is BookSide.BID,
-                        own,
-                        o.remaining_count,
-                        self.reserves.rate(ticker, own),
-                    )
+                    bid = o.book_side is BookSide.BID
+                    agg_add(agg, self.reserves, ticker, bid, own_price(o), o.remaining_count)
                 acct.agg[ticker] = agg
                 self.rehold(acct, ticker, now)
 

@@ -18,6 +18,7 @@ from kalshi_cli.sim.core.accounts import (
     EMPTY_AGG,
     Ledger,
     agg_add,
+    agg_of,
     book_fill,
     ceil_cents,
     direction_hold,
@@ -341,25 +342,12 @@ class MatchingEngine:
         """The account's aggregates of `ticker` (`AccountState.agg`) once a plan is applied:
         without `gone`, with `rest` resting at `own`."""
         agg = list(acct.agg.get(ticker) or EMPTY_AGG)
+        reserves = self._reserves
         for o in gone:
-            o_own = own_price(o)
-            agg_add(
-                agg,
-                o.book_side is BookSide.BID,
-                o_own,
-                -o.remaining_count,
-                self._reserves.rate(ticker, o_own),
-            )
+            bid = o.book_side is BookSide.BID
+            agg_add(agg, reserves, ticker, bid, own_price(o), -o.remaining_count)
         if rest:
-            # `agg_add(agg, buy_yes, own, rest, reserves.rate(ticker, own))`, inline
-            rates = self._reserves.cache.get(ticker)
-            rate = None if rates is None else rates.get(own)
-            if rate is None:
-                rate = self._reserves.new_rate(ticker, own)
-            i = 0 if buy_yes else 2
-            agg[i] += own * rest
-            agg[i + 1] += rest
-            agg[4] += rate * rest
+            agg_add(agg, reserves, ticker, buy_yes, own, rest)
         return agg
 
     # internals: applying --------------------------------------------------------------------
@@ -422,32 +410,30 @@ class MatchingEngine:
         if resting is None:
             resting = acct.resting[ticker] = {}
         resting[order.order_id] = order
-        # `_track(order, ZERO, size)`, inline, with what is known here
-        agg = acct.agg.get(ticker)
-        if agg is None:
-            agg = acct.agg[ticker] = list(EMPTY_AGG)
-        rates = self._reserves.cache.get(ticker)
-        rate = None if rates is None else rates.get(own)
-        if rate is None:
-            rate = self._reserves.new_rate(ticker, own)
-        i = 0 if buy_yes else 2
-        agg[i] += own * size
-        agg[i + 1] += size
-        agg[4] += rate * size
+        # `Ledger.track(order, ZERO, size)` with the own price the plan hashed already
+        agg_add(agg_of(acct, ticker), self._reserves, ticker, buy_yes, own, size)
         if order.expiration_time is not None:
             heapq.heappush(self.expiries, (order.expiration_time, order.order_id))
         if self._ref.listeners:
-            self._ref.emit(
-                BookChanged(
-                    order.ticker,
-                    Side.YES if buy_yes else Side.NO,
-                    own,
-                    order.remaining_count,
-                    order.account_id,
-                    order.client_order_id,
-                    now,
-                )
+            self._level_changed(ticker, buy_yes, own, order.remaining_count, order, now)
+
+    def _level_changed(  # noqa: PLR0917 (as `BookChanged`)
+        self, ticker: str, buy_yes: bool, own: Decimal, delta: Decimal, by: SimOrder, now: float
+    ) -> None:
+        """Tell the listeners that the level at `own` of a market's YES (`buy_yes`) or NO bids
+        changed by `delta`, moved by the order `by` (the order that rested, was taken off or
+        took)."""
+        self._ref.emit(
+            BookChanged(
+                ticker,
+                Side.YES if buy_yes else Side.NO,
+                own,
+                delta,
+                by.account_id,
+                by.client_order_id,
+                now,
             )
+        )
 
     def take_off(
         self, order: SimOrder, amount: Decimal, now: float, *, cause: SimOrder, final: bool = True
@@ -470,19 +456,22 @@ class MatchingEngine:
             order.remaining_count = before - amount
         order.last_update_time = now
         if self._ref.listeners:
-            self._ref.emit(
-                BookChanged(
-                    order.ticker,
-                    Side.YES if buy_yes else Side.NO,
-                    own,
-                    -min(amount, before),
-                    cause.account_id,
-                    cause.client_order_id,
-                    now,
-                )
-            )
+            self._level_changed(order.ticker, buy_yes, own, -min(amount, before), cause, now)
             if final:
                 self._ref.emit(OrderChanged(copy_order(order)))
+
+    def cancel(self, orders: Iterable[SimOrder], now: float) -> None:
+        """Cancel resting orders whole, each its own cause, in the order given, then work out
+        again the hold of each account and market they were in: what every cancel that is not
+        a plan's (a cancel, a cancel-all, an expiry, a triggered order group, a pause, a
+        determination) does."""
+        touched: dict[tuple[str, str], None] = {}
+        for order in orders:
+            self.take_off(order, order.remaining_count, now, cause=order)
+            touched[order.account_id, order.ticker] = None
+        states = self._accounts.states
+        for account_id, ticker in touched:
+            self._accounts.rehold(states[account_id], ticker, now)
 
     def to_back(self, order: SimOrder) -> None:
         """Move a resting order to the back of its price level; nothing else changes."""
@@ -625,17 +614,7 @@ class MatchingEngine:
         taker_acct.fills.append(taker_fill)
         maker_acct.fills.append(maker_fill)
         if self._ref.listeners:
-            self._ref.emit(
-                BookChanged(
-                    ticker,
-                    Side.YES if maker_yes else Side.NO,
-                    maker_own,
-                    -count,
-                    taker.account_id,
-                    taker.client_order_id,
-                    now,
-                )
-            )
+            self._level_changed(ticker, maker_yes, maker_own, -count, taker, now)
             self._ref.emit(TradeHappened(trade))
             self._ref.emit(FillHappened(taker_fill))
             self._ref.emit(FillHappened(maker_fill))

@@ -103,8 +103,7 @@ class OrderDesk:
             request.order_group_id,
         )
         acct = self._open_market_account(account_id, ticker, price, count)
-        replay_ts = self._ref.replay_ts  # `_now()`, inline
-        now = self._ref.clock.wall() if replay_ts is None else replay_ts
+        now = self._ref.now()
         _refuse_terms(time_in_force, expiration_time, post_only, reduce_only, now)
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise _order_exists()
@@ -129,7 +128,7 @@ class OrderDesk:
         )
         order_id, number = self._ref.numbered_id()
         coid = client_order_id if client_order_id is not None else order_id
-        if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
+        if self._ref.live_journal is not None:
             self._ref.log_at(now, "place", account_id=account_id, **request.journal(coid))
         order = SimOrder(  # positional (the hot path): the fields in records.SimOrder's order
             order_id,
@@ -222,8 +221,7 @@ class OrderDesk:
             raise not_found()
         now = self._ref.log("cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
-        self._engine.take_off(order, reduced_by, now, cause=order)
-        self._ledger.rehold(self._ledger.states[account_id], order.ticker, now)
+        self._engine.cancel((order,), now)
         return copy_order(order), reduced_by
 
     def cancel_all(
@@ -241,14 +239,9 @@ class OrderDesk:
         if not targets:
             return []
         self._ref.log_at(now, "cancel_all", account_id=account_id, ticker=ticker)
-        result = []
-        for order in targets:
-            reduced_by = order.remaining_count
-            self._engine.take_off(order, reduced_by, now, cause=order)
-            result.append((copy_order(order), reduced_by))
-        for t in {o.ticker for o in targets}:
-            self._ledger.rehold(acct, t, now)
-        return result
+        reduced_by = [o.remaining_count for o in targets]
+        self._engine.cancel(targets, now)
+        return [(copy_order(o), reduced) for o, reduced in zip(targets, reduced_by, strict=True)]
 
     def amend_order(
         self,
@@ -318,7 +311,7 @@ class OrderDesk:
                 replacing=order,
                 now=now,
             )
-        if self._ref.journal is not None and self._ref.replay_ts is None:  # `log_at`'s own test
+        if self._ref.live_journal is not None:
             self._ref.log_at(
                 now,
                 "amend",
@@ -455,8 +448,7 @@ class OrderDesk:
     def expire(self, order_id: str) -> None:
         order = self._history.live[order_id]
         now = self._ref.log("expire", order_id=order_id)
-        self._engine.take_off(order, order.remaining_count, now, cause=order)
-        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker, now)
+        self._engine.cancel((order,), now)
 
     def owned_resting(self, account_id: str, order_id: str) -> SimOrder:
         self._ledger.acct(account_id)

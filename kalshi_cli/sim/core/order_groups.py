@@ -222,15 +222,9 @@ class OrderGroups:
         self._group_event(group, "triggered", now)
 
     def _cancel_group_orders(self, group: SimOrderGroup, now: float) -> None:
-        acct = self._ledger.acct(group.account_id)
-        tickers: set[str] = set()
-        for order_id in group.order_ids:
-            order = self._live_order(order_id)  # None: finished and archived (archive_orders)
-            if order is not None and order.status == "resting":
-                self._engine.take_off(order, order.remaining_count, now, cause=order)
-                tickers.add(order.ticker)
-        for ticker in sorted(tickers):
-            self._ledger.rehold(acct, ticker, now)
+        live = (self._live_order(order_id) for order_id in group.order_ids)
+        # None: finished and archived (archive_orders)
+        self._engine.cancel([o for o in live if o is not None and o.status == "resting"], now)
 
     def _group_event(
         self, group: SimOrderGroup, event_type: str, now: float, limit: Decimal | None = None

@@ -250,11 +250,19 @@ class Reference:
         self.log_at(now, op, **fields)
         return now
 
+    @property
+    def live_journal(self) -> Journal | None:
+        """The journal a change made now is written to: None when there is none, or while a
+        record is replayed (or `Exchange.journaled`'s block runs). A caller whose record costs
+        something to build asks first."""
+        return self.journal if self.replay_ts is None else None
+
     def log_at(self, now: float, op: str, **fields: Any) -> None:
         """`log` at `now`, the time the change is applied at: a replay (which runs at the
         record's time) then gives the times that were served, and the clock is read once."""
-        if self.journal is not None and self.replay_ts is None:
-            self.journal.append({"op": op, "ts": now, **fields})
+        journal = self.live_journal
+        if journal is not None:
+            journal.append({"op": op, "ts": now, **fields})
             self.since_snapshot += 1
 
 

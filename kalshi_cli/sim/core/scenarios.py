@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -373,14 +374,20 @@ def _timer(value: Any, what: str) -> int:
         raise ScenarioError(f"{what}: {exc.message}") from exc
 
 
+def _scheduled(changes: Any, what: str, first: str, second: str) -> Iterator[dict[str, Any]]:
+    """A series' or an event's `fee_changes`, each checked, as it comes, to take its two terms
+    (`first`, `second`) and `after_seconds`, and nothing else."""
+    for c in changes or []:
+        if set(c) - {first, second, "after_seconds"} or "after_seconds" not in c:
+            raise ScenarioError(f"{what}: each takes {first}, {second} and after_seconds")
+        yield c
+
+
 def _fee_changes(s: dict[str, Any]) -> list[tuple[str, str, float]]:
     """A series' `fee_changes`: (fee_type, fee_multiplier, seconds after install) each."""
     out = []
-    for c in s.get("fee_changes") or []:
-        what = f"series {s['ticker']} fee_changes"
-        unknown = set(c) - {"fee_type", "fee_multiplier", "after_seconds"}
-        if unknown or "after_seconds" not in c:
-            raise ScenarioError(f"{what}: each takes fee_type, fee_multiplier and after_seconds")
+    what = f"series {s['ticker']} fee_changes"
+    for c in _scheduled(s.get("fee_changes"), what, "fee_type", "fee_multiplier"):
         try:
             fees = FeeModel.from_api(c.get("fee_type"), c.get("fee_multiplier"))
         except FeeModelError as exc:
@@ -402,14 +409,9 @@ def _event_fee_changes(e: dict[str, Any]) -> list[tuple[str | None, str | None, 
     install) each; a null half falls back to the series' own, both null clear the
     override."""
     out = []
-    for c in e.get("fee_changes") or []:
-        what = f"{e['event_ticker']} fee_changes"
-        unknown = set(c) - {"fee_type_override", "fee_multiplier_override", "after_seconds"}
-        if unknown or "after_seconds" not in c:
-            raise ScenarioError(
-                f"event {what}: each takes fee_type_override, fee_multiplier_override and"
-                " after_seconds"
-            )
+    what = f"{e['event_ticker']} fee_changes"
+    terms = ("fee_type_override", "fee_multiplier_override")
+    for c in _scheduled(e.get("fee_changes"), f"event {what}", *terms):
         raw = c.get("fee_multiplier_override")
         multiplier = None if raw is None else str(raw)
         _event_fee_override(what, c.get("fee_type_override"), multiplier)

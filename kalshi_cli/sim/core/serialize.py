@@ -91,6 +91,31 @@ def outcome_side(book_side: BookSide) -> str:
     return "yes" if book_side is BookSide.BID else "no"
 
 
+def _sides(book_side: BookSide) -> Json:
+    """An order's or a fill's side in the V2 terms and in the deprecated pair beside them: a bid
+    buys YES, an ask buys NO."""
+    side = outcome_side(book_side)
+    return {"outcome_side": side, "book_side": book_side.value, "side": side, "action": "buy"}
+
+
+def _taker_sides(taker_book_side: BookSide) -> Json:
+    """A trade's taker side, in each of the names the spec gives it."""
+    side = outcome_side(taker_book_side)
+    return {
+        "taker_side": side,
+        "taker_outcome_side": side,
+        "taker_book_side": taker_book_side.value,
+    }
+
+
+def _prices(yes_price: Decimal) -> Json:
+    """A YES price and the NO price it makes ($1.00 less it), as a record sends both."""
+    return {
+        "yes_price_dollars": fmt_dollars(yes_price),
+        "no_price_dollars": fmt_dollars(ONE - yes_price),
+    }
+
+
 def levels_json(levels: list[Level]) -> list[list[str]]:
     return [[fmt_dollars(p), fmt_count(q)] for p, q in levels]
 
@@ -289,15 +314,10 @@ def order_json(o: SimOrder, exchange_index: int = 0) -> Json:
         "user_id": owner(o.account_id)[0],
         "client_order_id": o.client_order_id,
         "ticker": o.ticker,
-        "outcome_side": outcome_side(o.book_side),
-        "book_side": o.book_side.value,
-        # deprecated pair: a bid buys YES, an ask buys NO
-        "side": outcome_side(o.book_side),
-        "action": "buy",
+        **_sides(o.book_side),
         "type": "limit",
         "status": o.status,
-        "yes_price_dollars": fmt_dollars(o.price),
-        "no_price_dollars": fmt_dollars(ONE - o.price),
+        **_prices(o.price),
         **_order_progress(o),
         "expiration_time": iso_utc(o.expiration_time) if o.expiration_time else None,
         "created_time": iso_utc(o.created_time),
@@ -318,13 +338,9 @@ def fill_json(f: SimFill, exchange_index: int = 0) -> Json:
         "order_id": f.order_id,
         "ticker": f.ticker,
         "market_ticker": f.ticker,
-        "outcome_side": outcome_side(f.book_side),
-        "book_side": f.book_side.value,
-        "side": outcome_side(f.book_side),
-        "action": "buy",
+        **_sides(f.book_side),
         "count_fp": fmt_count(f.count),
-        "yes_price_dollars": fmt_dollars(f.price),
-        "no_price_dollars": fmt_dollars(ONE - f.price),
+        **_prices(f.price),
         "is_taker": f.is_taker,
         "created_time": iso_utc(f.ts),
         "fee_cost": _amount(f.fee),
@@ -334,16 +350,12 @@ def fill_json(f: SimFill, exchange_index: int = 0) -> Json:
 
 
 def trade_json(t: SimTrade) -> Json:
-    side = outcome_side(t.taker_book_side)
     return {
         "trade_id": t.trade_id,
         "ticker": t.ticker,
         "count_fp": fmt_count(t.count),
-        "yes_price_dollars": fmt_dollars(t.price),
-        "no_price_dollars": fmt_dollars(ONE - t.price),
-        "taker_side": side,
-        "taker_outcome_side": side,
-        "taker_book_side": t.taker_book_side.value,
+        **_prices(t.price),
+        **_taker_sides(t.taker_book_side),
         "created_time": iso_utc(t.ts),
         "is_block_trade": False,
     }
@@ -495,16 +507,12 @@ def ws_delta_msg(event: records.BookChanged, now: float, *, yes_priced: bool) ->
 
 
 def ws_trade_msg(t: SimTrade) -> Json:
-    side = outcome_side(t.taker_book_side)
     return {
         "trade_id": t.trade_id,
         "market_ticker": t.ticker,
-        "yes_price_dollars": fmt_dollars(t.price),
-        "no_price_dollars": fmt_dollars(ONE - t.price),
+        **_prices(t.price),
         "count_fp": fmt_count(t.count),
-        "taker_side": side,
-        "taker_outcome_side": side,
-        "taker_book_side": t.taker_book_side.value,
+        **_taker_sides(t.taker_book_side),
         "is_block_trade": False,
         "ts": int(t.ts),
         "ts_ms": ts_ms(t.ts),

@@ -19,6 +19,7 @@ from kalshi_cli.sim.core.records import (
     MarketStatus,
     PositionChanged,
     SimMarket,
+    SimOrder,
     SimSettlement,
     bad_request,
 )
@@ -65,14 +66,7 @@ class SettlementDesk:
                 MarketLifecycle(ticker, _LIFECYCLE_EVENT[status], {"status": status}, now)
             )
         if status == "paused":
-            for acct in self._ledger.states.values():
-                pausing = [
-                    o for o in acct.resting.get(ticker, {}).values() if o.cancel_order_on_pause
-                ]
-                for order in pausing:
-                    self._engine.take_off(order, order.remaining_count, now, cause=order)
-                if pausing:
-                    self._ledger.rehold(acct, ticker, now)
+            self._engine.cancel([o for o in self._resting(ticker) if o.cancel_order_on_pause], now)
         return market
 
     def settle(
@@ -126,7 +120,7 @@ class SettlementDesk:
         if value is not None:
             logged["value"] = str(value)
         self._ref.log_at(now, "determine", ticker=ticker, result=result, **logged)
-        self._cancel_resting(ticker, now)
+        self._engine.cancel(self._resting(ticker), now)
         market.result = result
         market.scalar_value = value
         market.expiration_value = expiration_value
@@ -163,14 +157,13 @@ class SettlementDesk:
             if due is not None and due <= now:
                 self.pay_out(market.ticker, at=due)
 
-    def _cancel_resting(self, ticker: str, now: float) -> None:
-        """Take every resting order of the market off its book, and release what it held."""
-        for acct in self._ledger.states.values():
-            resting = acct.resting.get(ticker)
-            if resting:
-                for order in list(resting.values()):
-                    self._engine.take_off(order, order.remaining_count, now, cause=order)
-                self._ledger.rehold(acct, ticker, now)
+    def _resting(self, ticker: str) -> list[SimOrder]:
+        """Every resting order of the market, account by account."""
+        return [
+            o
+            for acct in self._ledger.states.values()
+            for o in acct.resting.get(ticker, {}).values()
+        ]
 
     def _pay(self, market: SimMarket, account_id: str, now: float) -> None:
         """Pay an account's position in a settled market its side's value, on the market's

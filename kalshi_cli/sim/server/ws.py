@@ -149,6 +149,12 @@ class Subscription:
     def covers(self, ticker: str) -> bool:
         return self.tickers is None or ticker in self.tickers
 
+    def next_seq(self) -> int:
+        """The subscription's next number, taken by a message on a channel that numbers them and
+        by a command's answer about it (REFERENCE.md "Observed on the real wire")."""
+        self.seq += 1
+        return self.seq
+
 
 class SimWsConnection:
     def __init__(self, hub: WsHub, websocket: WebSocket, account: Account) -> None:
@@ -173,10 +179,9 @@ class SimWsConnection:
     def emit(self, sub: Subscription, kind: str, msg: Json, *, snapshot: bool = False) -> None:
         seq = None
         if sub.channel in SEQUENCED:
-            sub.seq += 1
+            seq = sub.next_seq()
             if not snapshot and self.hub.state.faults.ws_seq_gap():
-                sub.seq += 1
-            seq = sub.seq
+                seq = sub.next_seq()
         self.queue.put_nowait(ser.ws_frame(kind, sub.sid, seq, msg))
 
     async def writer(self) -> None:
@@ -345,10 +350,9 @@ class WsHub:
             sub = conn.subs.pop(sid, None) if isinstance(sid, int) else None
             if sub is None:
                 raise CommandError(7, "Unknown subscription ID")
-            # the answer takes the subscription's next number, as `ok` does (REFERENCE.md
-            # "Observed on the real wire"); asyncapi requires a `seq` of at least 1 here
-            sub.seq += 1
-            conn.reply(cmd_id, {"type": "unsubscribed", "sid": sub.sid, "seq": sub.seq})
+            # the answer takes the subscription's next number, as `ok` does; asyncapi requires
+            # a `seq` of at least 1 here
+            conn.reply(cmd_id, {"type": "unsubscribed", "sid": sub.sid, "seq": sub.next_seq()})
 
     def _update(self, conn: SimWsConnection, cmd_id: Any, params: Json) -> None:
         """`update_subscription`: the one subscription it names, then what the action asks of
@@ -420,8 +424,7 @@ class WsHub:
             # Kalshi's `ok` consumes a sequence number, interleaved with the snapshots and
             # deltas (REFERENCE.md "Observed on the real wire"): repeating the last one would
             # read as a duplicate, and a client counting numbers would see a gap later
-            sub.seq += 1
-            reply["seq"] = sub.seq
+            reply["seq"] = sub.next_seq()
         if not sub.skip_ticker_ack:
             reply["msg"] = {"market_tickers": sorted(sub.tickers)}
         conn.reply(cmd_id, reply)
@@ -437,9 +440,8 @@ class WsHub:
             raise CommandError(13, "Unsupported action")
         reply: Json
         if action == kind.listing:
-            sub.seq += 1
             listed = indices.of(self.state.exchange).ids(kind.source, five_hz=kind.five_hz)
-            reply = {"type": kind.list_type, "sid": sub.sid, "seq": sub.seq}
+            reply = {"type": kind.list_type, "sid": sub.sid, "seq": sub.next_seq()}
             reply["msg"] = {kind.param: listed}
         else:
             ids = _ids(params, kind.param)
@@ -449,8 +451,7 @@ class WsHub:
                 sub.ids.update(ids)
             else:
                 sub.ids.difference_update(ids)
-            sub.seq += 1
-            reply = {"type": "ok", "sid": sub.sid, "seq": sub.seq}
+            reply = {"type": "ok", "sid": sub.sid, "seq": sub.next_seq()}
         conn.reply(cmd_id, reply)
 
     def _list(self, conn: SimWsConnection, cmd_id: Any) -> None:

@@ -13,9 +13,10 @@ from kalshi_cli.sim.core.records import ExchangeError, SimMarket, bad_request
 from kalshi_cli.sim.server.routes.market_data import candle_range, trades_listing
 from kalshi_cli.sim.server.routes.multivariate import is_multivariate
 from kalshi_cli.sim.server.routes.portfolio import (
-    _filtered_page,
     fills_listing,
+    filtered_page,
     ledger_query,
+    orders_json,
 )
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
@@ -140,20 +141,20 @@ def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[i
 
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     cut = archive(state, ctx.now)
-    query = ledger_query(state, ctx, "ticker")  # GetHistoricalOrders filters by ticker alone
-    if query is None:  # several subaccounts' orders merged by time
-        return _filtered_page(
+    query, ledger = ledger_query(state, ctx, "ticker")  # GetHistoricalOrders: by ticker alone
+    if ledger is None:  # several subaccounts' orders merged by time
+        return filtered_page(
             state,
             ctx,
             "orders",
+            query,
             rows=cut.orders,
-            by="ticker",
             field=lambda o: o.ticker,
             when=lambda o: o.created_time,
             cursor_key=lambda o: o.order_id,
             to_json=ser.order_json,
         )
-    limit, ticker, _, lo, hi, ledger, _ = query  # GetHistoricalOrders declares no shard
+    ticker, lo, hi = query.ticker, query.lo, query.hi  # GetHistoricalOrders declares no shard
     orders = state.exchange.history.orders_newest_first(ledger)  # no archived order rebuilt
 
     def keep(ref: OrderRef) -> bool:
@@ -165,12 +166,8 @@ def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[
             and within(created, lo, hi)
         )
 
-    page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
-    listed = [orders.record(r) for r in page]
-    return 200, {
-        "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in listed],
-        "cursor": next_cursor,
-    }
+    page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), query.limit)
+    return 200, orders_json(state, (orders.record(r) for r in page), next_cursor)
 
 
 def handle_get_historical_positions(

@@ -78,12 +78,18 @@ def routed_shard(state: SimState, shard: Any, market_ticker: str | None) -> int:
     return shard_of(state, market_ticker) if market_ticker else 0
 
 
-def order_on_shard(state: SimState, ledger: str, order_id: str, shard: int) -> None:
-    """404 `not_found` (the core's own, byte for byte) unless the ledger's order is on `shard`:
-    the shard's engine does not know an order of another."""
+def order_ledger(
+    state: SimState, ctx: RequestContext, order_id: str, shard: int, subaccount: Any = None
+) -> str:
+    """The ledger a write to one of its orders acts on (`write_ledger`, `subaccount` a body's
+    field), once the order is found on `shard`, where the write goes: the shard's engine does
+    not know an order of another, so an order cancelled, executed, unknown or on another shard
+    is one identical 404 `not_found` (the core's own, byte for byte)."""
+    ledger = write_ledger(state, ctx, subaccount)
     order = state.exchange.history.order(ledger, order_id)
     if shard_of(state, order.ticker) != shard:
         raise not_found()
+    return ledger
 
 
 def trading_shard(state: SimState, market: SimMarket, shard: int) -> None:
@@ -235,8 +241,7 @@ def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[in
             raise bad_request("every item needs an order_id string", "missing_parameters")
         try:
             shard = routed_shard(state, item.get("exchange_index"), item.get("market_ticker"))
-            ledger = write_ledger(state, ctx, item.get("subaccount"))
-            order_on_shard(state, ledger, order_id, shard)
+            ledger = order_ledger(state, ctx, order_id, shard, item.get("subaccount"))
             order, reduced = state.exchange.desk.cancel_order(ledger, order_id)
             results.append(_answer(state, order, reduced_by=reduced))
         except ExchangeError as exc:
@@ -252,10 +257,8 @@ def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[in
 
 def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     shard = routed_shard(state, shard_query(ctx, auto_route=True), query_str(ctx, "market_ticker"))
-    ledger = write_ledger(state, ctx)
     order_id = ctx.path_param("order_id")
-    # an order cancelled, executed, unknown or on another shard: one identical 404 `not_found`
-    order_on_shard(state, ledger, order_id, shard)
+    ledger = order_ledger(state, ctx, order_id, shard)
     order, reduced = state.exchange.desk.cancel_order(ledger, order_id)
     return 200, _answer(state, order, reduced_by=reduced)
 
@@ -281,9 +284,8 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
             raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
         check_expiration_range(expiration)
     shard = routed_shard(state, body.get("exchange_index"), ticker)
-    ledger = write_ledger(state, ctx)
     order_id = ctx.path_param("order_id")
-    order_on_shard(state, ledger, order_id, shard)
+    ledger = order_ledger(state, ctx, order_id, shard)
     trading_shard(state, market, shard)
     old, new, fills = state.exchange.desk.amend_order(
         ledger,
@@ -311,9 +313,8 @@ def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Js
     if (reduce_by is None) == (reduce_to is None):
         raise bad_request("send exactly one of reduce_by or reduce_to")
     shard = routed_shard(state, body.get("exchange_index"), body.get("market_ticker"))
-    ledger = write_ledger(state, ctx)
     order_id = ctx.path_param("order_id")
-    order_on_shard(state, ledger, order_id, shard)
+    ledger = order_ledger(state, ctx, order_id, shard)
     order = state.exchange.desk.decrease_order(
         ledger,
         order_id,

@@ -4,7 +4,7 @@ limits and endpoint costs. Reads of orders and positions go through the read rep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -15,6 +15,7 @@ from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     SimFill,
+    SimOrder,
     SimPosition,
     SimSettlement,
     bad_request,
@@ -150,44 +151,53 @@ def _newest_first(
     return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
 
 
-def ledger_query(
-    state: SimState, ctx: RequestContext, by: str
-) -> tuple[int, str | None, str | None, int | None, int | None, str, int | None] | None:
-    """A listing of one ledger to read by index: its limit, ticker, `by` filter, time bounds,
-    ledger and shard filter, the parameters read in the order `_filtered_page` reads them; None
-    when the whole list answers it (several subaccounts' records merged by time)."""
+@dataclass(frozen=True, slots=True)
+class ListingQuery:
+    """What a portfolio listing is asked for: its `limit`, `ticker`, the filter its query
+    parameter `by` names (`wanted`), `min_ts`/`max_ts` (`lo`, `hi`) and the shard."""
+
+    limit: int
+    ticker: str | None
+    wanted: str | None
+    lo: int | None
+    hi: int | None
+    shard: int | None
+
+
+def listing_query(ctx: RequestContext, by: str) -> ListingQuery:
+    """A portfolio listing's query parameters, read in this order, so the first bad one is the
+    one refused."""
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
     ticker = query_str(ctx, "ticker")
     wanted = query_str(ctx, by)
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    shard = shard_query(ctx)
+    return ListingQuery(limit, ticker, wanted, lo, hi, shard_query(ctx))
+
+
+def ledger_query(state: SimState, ctx: RequestContext, by: str) -> tuple[ListingQuery, str | None]:
+    """A portfolio listing's query, and the one ledger it covers, to read by index; None for the
+    ledger when the whole list answers it (several subaccounts' records merged by time)."""
+    query = listing_query(ctx, by)
     ledgers = read_ledgers(state, ctx, all_by_default=True)
-    if len(ledgers) != 1:
-        return None
-    return limit, ticker, wanted, lo, hi, ledgers[0], shard
+    return query, ledgers[0] if len(ledgers) == 1 else None
 
 
-def _filtered_page(
+def filtered_page(
     state: SimState,
     ctx: RequestContext,
     name: str,
+    query: ListingQuery,
     *,
     rows: Callable[[str], Sequence[R]],
-    by: str,
     field: Callable[[R], str | None],
     when: Callable[[R], float | None],
     cursor_key: Callable[[R], str],
     to_json: Callable[[R, int], Json],
 ) -> tuple[int, Json | None]:
-    """A portfolio listing filtered by `ticker`, the query parameter `by` (matched against
-    `field`), `min_ts`/`max_ts` (against `when`) and the shard, then paginated; the query
-    parameters are read in this order, so the first bad one is the one refused. `to_json`
-    takes a row and its market's shard."""
-    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
-    ticker = query_str(ctx, "ticker")
-    wanted = query_str(ctx, by)
-    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    shard = shard_query(ctx)
+    """A portfolio listing filtered by the `query`: its ticker, its `wanted` (matched against
+    `field`), its times (against `when`) and its shard, then paginated. `to_json` takes a row
+    and its market's shard."""
+    ticker, wanted, lo, hi, shard = query.ticker, query.wanted, query.lo, query.hi, query.shard
     selected = [
         r
         for r in _newest_first(state, ctx, rows, when)
@@ -196,7 +206,7 @@ def _filtered_page(
         and within(when(r), lo, hi)
         and on_shard(state, r.ticker, shard)
     ]
-    page, cursor = paginate(selected, cursor_key, limit, query_str(ctx, "cursor"))
+    page, cursor = paginate(selected, cursor_key, query.limit, query_str(ctx, "cursor"))
     return 200, {name: [to_json(r, shard_of(state, r.ticker)) for r in page], "cursor": cursor}
 
 
@@ -209,9 +219,9 @@ def fills_listing(
     rebuilt; another shard, or several subaccounts' fills merged by time, list them whole."""
     archive = Archive(state.exchange, state.history, ctx.now)
     cutoff = archive.cutoff
-    query = ledger_query(state, ctx, by)
-    if query is not None:
-        limit, ticker, wanted, lo, hi, ledger, shard = query
+    query, ledger = ledger_query(state, ctx, by)
+    if ledger is not None:
+        ticker, wanted, lo, hi, shard = query.ticker, query.wanted, query.lo, query.hi, query.shard
         fills = state.exchange.history.fills_newest_first(ledger)
         field = getattr(fills, by)  # the view's reader of that field by index
 
@@ -226,18 +236,18 @@ def fills_listing(
             )
 
         spans = fills.spans_from(cutoff, lo, hi) if live else fills.spans_before(cutoff, lo, hi)
-        return view_page(ctx, "fills", fills, spans, keep, _fill_json(state), limit)
+        return view_page(ctx, "fills", fills, spans, keep, _fill_json(state), query.limit)
 
     def live_rows(account_id: str) -> list[SimFill]:
         fills = state.exchange.history.fills(account_id, since=cutoff)
         return [f for f in fills if not archive.fill(f)]
 
-    return _filtered_page(
+    return filtered_page(
         state,
         ctx,
         "fills",
+        query,
         rows=live_rows if live else archive.fills,
-        by=by,
         field=lambda f: getattr(f, by),
         when=lambda f: f.ts,
         cursor_key=lambda f: f.fill_id,
@@ -274,15 +284,15 @@ class _HeldSettlement:
 
 
 def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    return _filtered_page(
+    return filtered_page(
         state,
         ctx,
         "settlements",
+        listing_query(ctx, "event_ticker"),
         rows=lambda ledger: [
             _HeldSettlement(owner(ledger)[1], s)
             for s in state.exchange.accounts.settlements(ledger)
         ],
-        by="event_ticker",
         field=lambda r: r.settlement.event_ticker,
         when=lambda r: r.settlement.settled_time,
         cursor_key=lambda r: r.cursor,
@@ -324,7 +334,13 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     ]
     selected = [o for o in listed if matches(o, status=status)]
     page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"), listed)
-    return 200, {
+    return 200, orders_json(state, page, cursor)
+
+
+def orders_json(state: SimState, page: Iterable[SimOrder], cursor: str) -> Json:
+    """A page of orders as `GET /portfolio/orders` and `/historical/orders` answer it: each
+    order on its market's shard, then the cursor."""
+    return {
         "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in page],
         "cursor": cursor,
     }
@@ -372,11 +388,7 @@ def _orders_by_index(
 
     cursor = query_str(ctx, "cursor")
     page, next_cursor = orders_page(orders, keep, cursor, limit, listed=listed, stored=stored)
-    listing = [orders.record(r) for r in page]
-    return 200, {
-        "orders": [ser.order_json(o, shard_of(state, o.ticker)) for o in listing],
-        "cursor": next_cursor,
-    }
+    return 200, orders_json(state, (orders.record(r) for r in page), next_cursor)
 
 
 def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
