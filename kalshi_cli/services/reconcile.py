@@ -697,7 +697,7 @@ def realize_missing(store: Store, *, settled: Collection[tuple[int | None, str]]
     cost depends on its own fills and settlements alone, in each subaccount's book."""
     books = store.fills.unrealized_books()
     if settled:
-        everyone = store.fills.fill_subaccounts() if any(n is None for n, _ in settled) else []
+        everyone = store.fills.fill_subaccounts()
         books |= {
             (number, ticker)
             for named, ticker in settled
