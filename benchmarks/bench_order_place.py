@@ -8,8 +8,11 @@ machine noise hits all three alike; the medians are reported, the warm one's CPU
 this process, the simulator's thread included: what the load moves least). `--state-orders N
 --state-fills M`: the warm state file holds N finished orders and M priced fills first, as a
 trade loop's does (what the daily circuit breaker's catch-up must not read again each order).
+`--settling`: before each place a market the account bought a contract of settles, so each
+catch-up adds a fill and a settlement (what it replays of the realized P&L is what it costs).
 
     python benchmarks/bench_order_place.py [--runs 15] [--state-orders N] [--state-fills M]
+        [--settling]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from kalshi_cli.vocabulary.order_terms import OrderRequest
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 
 TICKER = "KXBENCH-PLACE-M00"
+PRICE = Decimal("0.40")
 
 
 def kalshi_executable() -> list[str]:
@@ -78,24 +82,40 @@ def hold_history(store: Store, orders: int, fills: int) -> None:
     )
 
 
+def _market(admin_url: str, ticker: str) -> None:
+    body = {"ticker": ticker, "event_ticker": "KXBENCH-PLACE", "series_ticker": "KXBENCH"}
+    httpx.post(admin_url + "/markets", json={**body, "title": ticker}).raise_for_status()
+
+
+def another_account(admin_url: str) -> KalshiClient:
+    """A client of a new account of the simulator: the other side of the account's trades."""
+    other = httpx.post(admin_url + "/accounts", json={}).json()
+    key, _ = load_private_key(path=other["private_key_path"])
+    return KalshiClient(api_base=other["api_base"], key_id=other["key_id"], private_key=key)
+
+
+def settle_a_held_market(
+    admin_url: str, client: KalshiClient, seller: KalshiClient, n: int
+) -> None:
+    """The account buys one contract of a new market from `seller`, and the market settles."""
+    ticker = f"KXBENCH-SETTLES-M{n:02d}"
+    _market(admin_url, ticker)
+    seller.orders.create_order(CreateOrder(ticker, BookSide.ASK, PRICE, Decimal(1)))
+    client.orders.create_order(CreateOrder(ticker, BookSide.BID, PRICE, Decimal(1)))
+    httpx.post(f"{admin_url}/markets/{ticker}/settle", json={"result": "yes"}).raise_for_status()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--state-orders", type=int, default=0)
     parser.add_argument("--state-fills", type=int, default=0)
+    parser.add_argument("--settling", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sim = start_simulator(Path(tmp) / "sim", scenario="empty", tier="prime")
         try:
-            httpx.post(
-                sim.admin_url + "/markets",
-                json={
-                    "ticker": TICKER,
-                    "event_ticker": "KXBENCH-PLACE",
-                    "series_ticker": "KXBENCH",
-                    "title": TICKER,
-                },
-            ).raise_for_status()
+            _market(sim.admin_url, TICKER)
             account = sim.account
             env = {
                 **os.environ,
@@ -114,8 +134,11 @@ def main() -> None:
             store = Store.open(Path(tmp) / "warm.db")
             hold_history(store, args.state_orders, args.state_fills)
             service = OrderService(client, store)
+            seller = another_account(sim.admin_url) if args.settling else None
             cold, floor, warm, warm_cpu = [], [], [], []
             for i in range(args.runs):
+                if seller is not None:
+                    settle_a_held_market(sim.admin_url, client, seller, i)
                 price = f"0.{10 + i % 40:02d}"
                 started = time.perf_counter()
                 subprocess.run([*kalshi, "--help"], env=env, capture_output=True, check=True)
@@ -134,6 +157,8 @@ def main() -> None:
                 warm.append(time.perf_counter() - started)
                 warm_cpu.append(time.process_time() - cpu)
             client.close()
+            if seller is not None:
+                seller.close()
             store.close()
         finally:
             sim.stop()

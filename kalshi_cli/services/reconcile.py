@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client.historical import HistoricalCutoff
     from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.store import IntentRecord, Store
+    from kalshi_cli.store.settlements import SettlementsRecorded
     from kalshi_cli.vocabulary.models import Fill, Settlement
 
     # the subaccount of what names none: its number, None (not known), or a function that reads
@@ -500,8 +501,9 @@ def correct_fills(
     report.orders_updated += underfilled
     # a client on one subaccount has its settlements listed on that one (`sync_settlements`)
     listed = None if numbers is CLIENTS_OWN else numbers
-    report.settlements_added = sync_settlements(client, store, subaccounts=listed)
-    realize_missing(store, settlements=report.settlements_added)
+    recorded = sync_settlements(client, store, subaccounts=listed)
+    report.settlements_added = recorded.added
+    realize_missing(store, settled=recorded.books)
 
 
 def never_placed(intent: IntentRecord) -> bool:
@@ -684,17 +686,24 @@ def sync_account_fills(
     return added, underfilled
 
 
-def realize_missing(store: Store, *, settlements: int) -> None:
-    """After copying fills and `settlements` settlements: every fill without a realized
-    P&L gets one (`backfill_realized`), also when nothing was added now. Fills are copied in one
-    commit and given their P&L in the next; a process killed between the two left them
-    without it, and the next copy adds nothing: the day's realized P&L (the daily circuit
-    breaker's figure) would leave them out for good. Only the books those fills are in are
-    replayed (a market's average cost depends on its own fills and settlement alone), unless a
-    settlement was added (it changes what later fills of its market realized): then all."""
-    if settlements:
-        backfill_realized(store)
-    elif books := store.fills.unrealized_books():
+def realize_missing(store: Store, *, settled: Collection[tuple[int | None, str]] = ()) -> None:
+    """After copying fills and settlements: every fill without a realized P&L gets one
+    (`backfill_realized`), also when nothing was added now, and the fills of the books whose
+    settlements changed (`settled`, as `SettlementsRecorded.books` names them) are given theirs
+    again (a settlement changes what later fills of its market realized). Fills are copied in one
+    commit and given their P&L in the next; a process killed between the two left them without
+    it, and the next copy adds nothing: the day's realized P&L (the daily circuit breaker's
+    figure) would leave them out for good. Only those books are replayed: a market's average
+    cost depends on its own fills and settlements alone, in each subaccount's book."""
+    books = store.fills.unrealized_books()
+    if settled:
+        everyone = store.fills.fill_subaccounts()
+        books |= {
+            (number, ticker)
+            for named, ticker in settled
+            for number in (everyone if named is None else [named])
+        }
+    if books:
         backfill_realized(store, books=books)
 
 
@@ -737,13 +746,14 @@ def sync_settlements(
     *,
     subaccounts: list[int] | None = None,
     since_ts: int | None = None,
-) -> int:
+) -> SettlementsRecorded:
     """Copy the settlements the state file lacks, listed once per subaccount the account has
     (the client's own only, when it acts on one): the exchange lists a settlement for each
     subaccount that held the market, and the Settlement names none, so each is recorded with
-    the subaccount its listing was made for. All are written at once (Store.record_settlements).
-    `subaccounts`: the account's, when the caller has just listed them; `since_ts`: only those
-    settled since then (unix seconds; None: every one)."""
+    the subaccount its listing was made for. All are written at once (Store.record_settlements),
+    which says how many were new and whose books they changed. `subaccounts`: the account's,
+    when the caller has just listed them; `since_ts`: only those settled since then (unix
+    seconds; None: every one)."""
     from kalshi_cli.services.pnl import settlement_record_from_api
 
     if client.subaccount is not None:
@@ -826,11 +836,11 @@ def catch_up(
         return account_subaccounts(client)
 
     fills = _catch_up_fills(client, store, listed, numbers)
-    settlements = _catch_up_settlements(client, store, listed, numbers)
-    realize_missing(store, settlements=settlements)
+    settled = _catch_up_settlements(client, store, listed, numbers)
+    realize_missing(store, settled=settled.books)
     # what it covers is committed by then; lost, the next catch-up lists from the cursor before
     store.entries.set_kv(CATCH_UP_CURSOR, repr(now), durable=False)
-    return fills + settlements
+    return fills + settled.added
 
 
 def _catch_up_fills(
@@ -865,15 +875,17 @@ def _catch_up_settlements(
     store: Store,
     listed: CatchUpListings,
     numbers: Callable[[], list[int]],
-) -> int:
+) -> SettlementsRecorded:
     """Every subaccount's settlements settled since `listed.since` (`min_ts`, by their
-    `settled_time`; every one when None) that the state file lacks, how many were added. The
+    `settled_time`; every one when None) that the state file lacks, as recorded. The
     cursor is the state file's, so they are every subaccount's even for a command acting on one
     (as `_catch_up_fills`): listed at once (`listed.settlements`), and only when one of them is
     not recorded yet (`all_recorded`) are the account's subaccounts (`numbers`) asked and each
     listed on its own: a Settlement names none."""
+    from kalshi_cli.store.settlements import SettlementsRecorded
+
     if store.settlements.all_recorded(s.ticker for s in listed.settlements):
-        return 0
+        return SettlementsRecorded()
     everyone = client.on_subaccount(None)
     return sync_settlements(everyone, store, subaccounts=numbers(), since_ts=listed.since)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from kalshi_cli.store.connection import Database
@@ -16,6 +17,16 @@ _SELECT_SETTLEMENTS = (
 )
 
 
+@dataclass(frozen=True)
+class SettlementsRecorded:
+    """What `record_settlements` wrote: how many settlements were new (`added`), and the books
+    whose settlements changed (`books`: (subaccount, market); subaccount None, every subaccount's
+    book of the market: a row of no subaccount settles each, added or replaced)."""
+
+    added: int = 0
+    books: frozenset[tuple[int | None, str]] = frozenset()
+
+
 class SettlementRepository:
     """Settled markets, each stored once per subaccount that held it."""
 
@@ -24,21 +35,25 @@ class SettlementRepository:
 
     def record_settlement(self, s: SettlementRecord) -> bool:
         """Store a market's settlement for its subaccount once; True if it was new."""
-        return self.record_settlements([s]) == 1
+        return self.record_settlements([s]).added == 1
 
-    def record_settlements(self, records: list[SettlementRecord]) -> int:
+    def record_settlements(self, records: list[SettlementRecord]) -> SettlementsRecorded:
         """Store each settlement once per (market, subaccount), all or none; returns how many
-        were new. A settlement of a known subaccount replaces the row of its market copied
-        before subaccounts were kept (NULL), which is one of these listed again: give every
-        subaccount's settlements of a market in one call, so none is missing in between."""
+        were new and whose books they changed. A settlement of a known subaccount replaces the
+        row of its market copied before subaccounts were kept (NULL), which is one of these
+        listed again: give every subaccount's settlements of a market in one call, so none is
+        missing in between."""
         added = 0
+        books: set[tuple[int | None, str]] = set()
         with self._db.transaction():
             for s in records:
                 if s.subaccount is not None:
-                    self._db.write(
+                    replaced = self._db.write(
                         "DELETE FROM settlements WHERE ticker = ? AND subaccount IS NULL",
                         (s.ticker,),
                     )
+                    if replaced.rowcount:
+                        books.add((None, s.ticker))
                 cur = self._db.write(
                     "INSERT OR IGNORE INTO settlements (ticker, subaccount, event_ticker, result, "
                     "yes_count, no_count, yes_total_cost, no_total_cost, revenue, fee, "
@@ -57,8 +72,10 @@ class SettlementRepository:
                         float(s.settled_at),  # unix seconds
                     ),
                 )
-                added += cur.rowcount == 1
-        return added
+                if cur.rowcount == 1:
+                    added += 1
+                    books.add((s.subaccount, s.ticker))
+        return SettlementsRecorded(added, frozenset(books))
 
     def all_recorded(self, tickers: Iterable[str]) -> bool:
         """Whether a listing of every subaccount's settlements naming `tickers` (a market once

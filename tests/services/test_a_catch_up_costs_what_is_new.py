@@ -1,10 +1,10 @@
 """The catch-up a hand order makes before the daily circuit breaker (and `kalshi positions`'s)
 costs what the exchange listed as new, not what the state file holds: a trade loop's state file
 keeps two hours of its orders (some 190,000 for 500 markets quoted) and every fill for good, and
-a catch-up that read every order, or looked over every fill for one without its realized P&L,
-took seconds of each hand order. Its cost is counted in SQLite's virtual-machine steps, which the
-machine's load does not move. What it books is unchanged: the new fill goes to its order's intent
-and strategy."""
+a catch-up that read every order, looked over every fill for one without its realized P&L, or
+replayed every fill's realized P&L when a market settled, took seconds of each hand order. Its
+cost is counted in SQLite's virtual-machine steps, which the machine's load does not move. What
+it books is unchanged: the new fill goes to its order's intent and strategy."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.store.records import EXECUTED
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
-from tests.runner.fakes import START, FakeClient, new_exchange, order_fill, trader
+from tests.runner.fakes import START, FakeClient, new_exchange, order_fill, place_on_desk, trader
 
 TICKER = "KXEVENT-M1"
+SETTLED = "KXPRES-SIM-28-A"  # a market of the simulator's default scenario
 FEW = 50
 MANY = 5_000
 
@@ -102,6 +103,47 @@ def test_a_catch_up_with_nothing_new_costs_the_same_whatever_fills_the_state_fil
     stopped between copying fills and pricing them), and those are found by their own index."""
     few = _steps_of_catch_up(tmp_path, orders=FEW, fills=FEW, new=False)
     many = _steps_of_catch_up(tmp_path, orders=FEW, fills=MANY * 4, new=False)
+    assert many < few + 50, (few, many)
+
+
+def _steps_of_settling_catch_up(tmp_path: Path, *, fills: int) -> int:
+    """SQLite steps (in hundreds) of a catch-up over a state file of `fills` older fills of
+    another market that lists one new settlement: of a market the trader bought a contract of."""
+    exchange = new_exchange()
+    account = trader(exchange)
+    seller = exchange.accounts.create_account(
+        key_id="seller", public_key_pem="", cash_cents=100_000
+    ).account_id
+    place_on_desk(exchange, seller, SETTLED, BookSide.ASK, "0.40", 1)
+    place_on_desk(exchange, account, SETTLED, BookSide.BID, "0.40", 1)
+    exchange.settlement.settle(SETTLED, "yes")
+    client = FakeClient(exchange, account)
+    with Store.open(tmp_path / f"settling-{fills}.db", clock=ManualClock(START)) as store:
+        _fills(store, fills)
+        listed = CatchUpListings(int(START) - 300, [], list(client.portfolio.iter_settlements()))
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        store._conn.set_progress_handler(count, 100)
+        try:
+            assert catch_up(client, store, now=START + 1, listed=listed) == 1
+        finally:
+            store._conn.set_progress_handler(None, 0)
+        assert [s.ticker for s in store.settlements.read()] == [SETTLED]
+    return steps
+
+
+def test_a_catch_up_that_adds_a_settlement_costs_the_same_whatever_fills_the_file_holds(
+    tmp_path: Path,
+) -> None:
+    """A settlement changes what the later fills of its market realized, in the books it
+    settles alone: the fills of other markets are not replayed."""
+    few = _steps_of_settling_catch_up(tmp_path, fills=FEW)
+    many = _steps_of_settling_catch_up(tmp_path, fills=MANY * 4)
     assert many < few + 50, (few, many)
 
 

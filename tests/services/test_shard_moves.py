@@ -687,3 +687,121 @@ def test_a_move_answered_is_recorded_with_its_transfer_so_no_other_move_takes_it
     clock.advance(11)
     later = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
     assert [(e.outcome, e.transfer_id) for e in later] == [("not_made", None)]
+
+
+class AnotherRunsMoveLandsAsWeLook(ShardExchange):
+    """Once `store` is set: as our run's first look of the history is read, another `kalshi shard
+    move` on the state file writes its move of $25 from shard 0 to shard 2, which the exchange
+    makes, and closes it made by that transfer once answered: our look lists it unclaimed, and
+    our claim comes after the other run's."""
+
+    store: Store | None = None
+    other: str | None = None  # the other run's transfer
+
+    def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        if path != "/portfolio/intra_exchange_instance_transfers" or self.store is None:
+            return super()._read(path, params)
+        intents, self.store = self.store.transfer_intents, None
+        theirs = intents.record(D("25"), 0, 2, 0, known=(t["transfer_id"] for t in self.history))
+        body = {
+            "amount": 250_000,
+            "source_subaccount": 0,
+            "destination_subaccount": 0,
+            "source_exchange_shard": 0,
+            "destination_exchange_shard": 2,
+        }
+        self.other = json.loads(self._transfer(body).content)["transfer_id"]
+        answer = super()._read(path, params)
+        intents.close(theirs, "made", self.other)
+        return answer
+
+
+def test_a_transfer_another_run_claims_as_we_look_is_not_told_made_for_our_open_move(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """A run killed before sending left a move of $25 open. The next `kalshi shard move` of $25
+    looks it up after its window: the one like transfer listed is another run's, claimed by that
+    run before ours: it is that move's alone. Ours stays open (the next run finds it not made)
+    and our move is sent; told made by the other run's transfer, the money of two moves would
+    be one transfer's, and our $25 never sent."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherRunsMoveLandsAsWeLook({(0, 0): D("100"), (0, 2): D("0")})
+    killed = store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    clock.advance(11)
+    exchange.store = store
+    ours = _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    assert exchange.other == "tr-1"
+    assert ours.earlier == ()
+    assert ours.sent and ours.transfer.transfer_id == "tr-2"
+    assert exchange.balances == {(0, 0): D("50"), (0, 2): D("50")}  # both runs' money moved
+    assert store.transfer_intents.claimed() == {"tr-1", "tr-2"}  # each one move's
+    (left,) = store.transfer_intents.open_intents()
+    assert left.intent_id == killed
+    later = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
+    assert [(e.outcome, e.transfer_id) for e in later] == [("not_made", None)]
+
+
+def test_a_claim_lost_to_another_run_leaves_the_younger_open_moves_looked_up(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """Two moves left open by killed runs: $25 (never sent) and, younger, $10 (made as tr-1).
+    The first's claim is lost to another run (`AnotherRunsMoveLandsAsWeLook`); the $10 move is
+    still looked up in the same run and found made, so a `kalshi shard move` of $10 sends
+    nothing again. Left open until a later run, the $10 would be sent twice."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherRunsMoveLandsAsWeLook({(0, 0): D("100"), (0, 2): D("0")})
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    store.transfer_intents.record(D("10"), 0, 2, 0, known=())
+    _mover(exchange, key).move(Move(D("10"), 0, 2))  # the younger one reached the exchange
+    clock.advance(11)
+    exchange.store = store
+    again = _written_mover(exchange, key, store, clock).move(Move(D("10"), 0, 2))
+    assert exchange.other == "tr-2"
+    assert [(e.move.amount, e.outcome, e.transfer_id) for e in again.earlier] == [
+        (D("10"), "made", "tr-1")
+    ]
+    assert not again.sent and again.transfer.transfer_id == "tr-1"
+    assert [p["amount"] for p in exchange.posts] == [100_000, 250_000]  # $10 once, theirs
+    assert exchange.balances == {(0, 0): D("65"), (0, 2): D("35")}
+
+
+class AnotherRunFindsAnOpenMoveMade(ShardExchange):
+    """Once `store` is set: the first read of the history at or after `claim_at` (wall seconds)
+    is followed by another run's lookup claiming every move left open for tr-1, as a `kalshi
+    shard move` whose look of the same window ends a moment before ours does."""
+
+    store: Store | None = None
+    clock: ManualClock
+    claim_at = 0.0
+
+    def _read(self, path: str, params: httpx.QueryParams) -> httpx.Response:
+        answer = super()._read(path, params)
+        listing = path == "/portfolio/intra_exchange_instance_transfers"
+        if listing and self.store is not None and self.clock.wall() >= self.claim_at:
+            for open_move in self.store.transfer_intents.open_intents():
+                self.store.transfer_intents.claim(open_move.intent_id, "tr-1")
+            self.store = None
+        return answer
+
+
+def test_an_open_move_another_run_finds_made_as_we_look_is_told_made_not_sent_again(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """A move left open by a killed run was made as tr-1. Two runs look it up in its window;
+    the other claims it for that move before our last look: tr-1 is still this move's, so ours
+    tells it made and sends nothing. Taken for another move's, the move would be closed not
+    made over the other run's claim and the money sent again."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherRunFindsAnOpenMoveMade({(0, 0): D("100"), (0, 2): D("0")})
+    exchange.clock = clock
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    _mover(exchange, key).move(Move(D("25"), 0, 2))  # it reached the exchange as tr-1
+    exchange.store, exchange.claim_at = store, clock.wall() + 9
+    again = _written_mover(exchange, key, store, clock).move(Move(D("25"), 0, 2))
+    assert exchange.store is None  # the other run claimed it while ours looked
+    assert [(e.outcome, e.transfer_id) for e in again.earlier] == [("made", "tr-1")]
+    assert not again.sent and len(exchange.posts) == 1
+    assert exchange.balances == {(0, 0): D("75"), (0, 2): D("25")}

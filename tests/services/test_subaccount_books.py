@@ -349,7 +349,7 @@ def test_a_settlement_fee_is_counted_once_in_its_own_book(tmp_path: Any) -> None
     }
     with Store.open(tmp_path / "fees.db") as store:
         store.fills.record_fills(fills)
-        assert store.settlements.record_settlements(list(settled.values())) == 2
+        assert store.settlements.record_settlements(list(settled.values())).added == 2
         books = {n: summarize_store(store, subaccount=n) for n in (0, 1)}
         whole = summarize_store(store)
         daily = store.trading.daily_realized_pnl("2026-09-21")

@@ -1,8 +1,9 @@
-"""Realized P&L after a catch-up that added fills is replayed for the markets (of the
-subaccounts) the new fills are in, not for every fill of the state file: a loop's file holds
-every fill for good, and the full replay cost each hand order about 0.5 s of CPU per 100,000
-fills while the loop was filling. Average cost is path dependent within one market's book
-alone, so replaying the books touched gives every figure the full replay gives."""
+"""Realized P&L after a catch-up that added fills or settlements is replayed for the markets (of
+the subaccounts) the new fills are in and the new settlements settle, not for every fill of the
+state file: a loop's file holds every fill for good, and the full replay cost each hand order
+about 0.5 s of CPU per 100,000 fills while the loop was filling, and again at each settlement.
+Average cost is path dependent within one market's book alone, so replaying the books touched
+gives every figure the full replay gives."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from kalshi_cli.services.reconcile import backfill_realized, realize_missing
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
+from kalshi_cli.store.settlements import SettlementsRecorded
 from kalshi_cli.vocabulary.units import BookSide
 
 MARKETS = [f"KXEV-M{n:02d}" for n in range(12)]
@@ -77,6 +79,22 @@ def _new_fills(store: Store) -> set[tuple[int, str]]:
     return {(f.subaccount, f.ticker) for f in new}
 
 
+def _new_settlements(store: Store) -> SettlementsRecorded:
+    """Settlements copied in after the fills were priced, each before later fills of its books
+    (which changes what those realized): one of a subaccount; one of another subaccount that
+    replaces the row of its market copied before subaccounts were kept (every book's until
+    then); one of no subaccount (every book's)."""
+    recorded = store.settlements.record_settlements(
+        [
+            _settlement(MARKETS[3], 4, 250.5),
+            _settlement(MARKETS[1], 0, 500.5),
+            _settlement(MARKETS[6], None, 320.5),
+        ]
+    )
+    assert recorded.added == 3
+    return recorded
+
+
 def _figures(store: Store) -> dict[str, D | None]:
     return {f.fill_id: f.realized_pnl for f in store.fills.iter_fills()}
 
@@ -91,7 +109,7 @@ def test_the_replay_of_the_books_touched_gives_what_the_full_replay_gives(
     priced: Store, tmp_path: Path
 ) -> None:
     _new_fills(priced)
-    realize_missing(priced, settlements=0)
+    realize_missing(priced)
     with _priced_file(tmp_path / "full.db") as full:
         _new_fills(full)
         backfill_realized(full)
@@ -113,6 +131,48 @@ def test_a_catch_up_that_added_fills_replays_only_the_books_they_are_in(
             yield fill
 
     monkeypatch.setattr(priced.fills, "iter_fills", counted)
-    realize_missing(priced, settlements=0)
+    realize_missing(priced)
     assert streamed, "nothing was replayed"
     assert set(streamed) == touched, set(streamed) ^ touched
+
+
+def test_the_replay_of_the_books_settled_gives_what_the_full_replay_gives(
+    priced: Store, tmp_path: Path
+) -> None:
+    before = _figures(priced)
+    _new_fills(priced)
+    realize_missing(priced, settled=_new_settlements(priced).books)
+    with _priced_file(tmp_path / "full.db") as full:
+        _new_fills(full)
+        _new_settlements(full)
+        backfill_realized(full)
+        assert _figures(priced) == _figures(full)
+    changed = {f for f, net in _figures(priced).items() if f in before and before[f] != net}
+    assert changed, "no settlement changed a figure: the proof proves nothing"
+    assert backfill_realized(priced) == 0, "the full replay found a figure to change"
+
+
+def test_a_catch_up_that_added_settlements_replays_only_the_books_they_settle(
+    priced: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subaccount 4's book of market 3; every subaccount's of market 1 (its row of no
+    subaccount replaced by subaccount 0's) and of market 6 (settled for no subaccount)."""
+    recorded = _new_settlements(priced)
+    everyone = {(n, MARKETS[m]) for n in SUBACCOUNTS for m in (1, 6)}
+    assert recorded.books == {
+        (4, MARKETS[3]),
+        (0, MARKETS[1]),
+        (None, MARKETS[1]),
+        (None, MARKETS[6]),
+    }
+    streamed: list[tuple[int, str]] = []
+    iter_fills = priced.fills.iter_fills
+
+    def counted(**kwargs: Any) -> Iterator[FillRecord]:
+        for fill in iter_fills(**kwargs):
+            streamed.append((fill.subaccount, fill.ticker))
+            yield fill
+
+    monkeypatch.setattr(priced.fills, "iter_fills", counted)
+    realize_missing(priced, settled=recorded.books)
+    assert set(streamed) == {(4, MARKETS[3])} | everyone, set(streamed)
