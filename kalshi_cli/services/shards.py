@@ -513,11 +513,12 @@ class MoneyMover:
             ids = tuple(t.transfer_id for t in found)
             outcome = "not_made" if not ids else "made" if len(ids) == 1 else "ambiguous"
             made = ids[0] if outcome == "made" else None
+            # each a conditional write: another run on the file may have closed it meanwhile
             if made is not None:
                 if not self._intents.claim(intent.intent_id, made):
                     continue  # claimed by another run meanwhile: looked up again next time
-            else:
-                self._intents.close(intent.intent_id, outcome, made)
+            elif not self._intents.close_open(intent.intent_id, outcome):
+                continue  # that run's finding stands
             settled.append(EarlierMove(move, intent.created_at, outcome, made, ids))
         return settled
 

@@ -58,6 +58,20 @@ class TransferIntentRepository:
             (outcome, transfer_id, self._db.clock.wall(), intent_id),
         )
 
+    def close_open(self, intent_id: int, outcome: str) -> bool:
+        """The open move closed `outcome` (not made, ambiguous: a lookup's finding, with no
+        transfer), unless it is no longer open (False: nothing written): another run on the
+        file may have found it made meanwhile, in a history that showed it that run's transfer
+        sooner. One statement, as `claim` is."""
+        if outcome not in OUTCOMES or outcome == "made":
+            raise ValueError(f"not an outcome a lookup closes a move with: {outcome}")
+        cursor = self._db.write(
+            "UPDATE transfer_intents SET status = ?, transfer_id = NULL, updated_at = ? "
+            "WHERE id = ? AND status = 'open'",
+            (outcome, self._db.clock.wall(), intent_id),
+        )
+        return cursor.rowcount == 1
+
     def claim(self, intent_id: int, transfer_id: str) -> bool:
         """The open move closed `made` by `transfer_id`, unless a move already was (False:
         nothing written); True too when this move already was (another run on the file found

@@ -805,3 +805,26 @@ def test_an_open_move_another_run_finds_made_as_we_look_is_told_made_not_sent_ag
     assert [(e.outcome, e.transfer_id) for e in again.earlier] == [("made", "tr-1")]
     assert not again.sent and len(exchange.posts) == 1
     assert exchange.balances == {(0, 0): D("75"), (0, 2): D("25")}
+
+
+def test_a_move_another_run_finds_made_is_not_closed_not_made_by_a_run_whose_history_lags(
+    key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """A move left open by a killed run was made as tr-1. Another run finds it made while
+    ours looks, but the history our run reads never shows tr-1 in the window: ours must not
+    close the move not made over that claim (tr-1 would be no move's, and the other run's
+    answer, made, contradicted by the state file); the move stays the other run's, made."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    exchange = AnotherRunFindsAnOpenMoveMade({(0, 0): D("100"), (0, 2): D("0")})
+    exchange.clock = clock
+    store.transfer_intents.record(D("25"), 0, 2, 0, known=())
+    exchange.history_lag = 1_000  # our run's listings never show it
+    _mover(exchange, key).move(Move(D("25"), 0, 2))  # it reached the exchange as tr-1
+    exchange.store, exchange.claim_at = store, clock.wall()
+    clock.advance(11)
+    earlier = _written_mover(exchange, key, store, clock).settle_earlier(wait=False)
+    assert exchange.store is None  # the other run claimed it while ours looked
+    assert [(e.outcome, e.transfer_id) for e in earlier] == []
+    assert store.transfer_intents.claimed() == {"tr-1"}
+    assert store.transfer_intents.open_intents() == []
