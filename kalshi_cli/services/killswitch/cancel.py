@@ -266,11 +266,8 @@ class KillCancels:
             try:
                 results = self._send(chunk, run, ends, lost=lost)
             except BatchRefused:
-                if len(chunk) > 1:
-                    run.say(
-                        f"a batch of {len(chunk)} cancel(s) was refused: "
-                        "cancelling its orders one by one"
-                    )
+                said = f"a batch of {len(chunk)} cancel(s) was refused"
+                run.say(f"{said}: cancelling its orders one by one")
                 raise
             if results is None:
                 run.say(f"a batch of {len(chunk)} cancel(s) failed for {share:g}s: going on")
@@ -302,9 +299,12 @@ class KillCancels:
         not the run. Each refused one marked when an earlier try's answer was lost, or `lost`
         (the orders sent again from a batch whose try lost its answer). None when the share
         was spent on failures that pass and the run goes on (`_may_go_on_after`);
-        `BatchRefused` when the exchange refused the request whole (not the key)."""
+        `BatchRefused` when the exchange refused a request of several orders whole (not the
+        key). A request of one order refused whole is that order's refusal, as its item's
+        would be: marked so too, it is in doubt whatever the size of the batch it first went
+        in (`_count_answered`)."""
         # the client: not for `config show`
-        from kalshi_cli.client.requests import after_lost_answer
+        from kalshi_cli.client.requests import CancelResult, after_lost_answer
         from kalshi_cli.client.retry import may_have_acted
 
         failed: list[KalshiError] = []
@@ -321,11 +321,13 @@ class KillCancels:
                 results = self.tries.call(send, share.at, run.report)
         except DeadlinePassed:
             last = failed[-1] if failed else None
-            if refused_whole(last):
-                raise BatchRefused(lost=any(map(may_have_acted, failed))) from last
-            if self._may_go_on_after(failed, run):
-                return None
-            raise
+            if last is None or not refused_whole(last):
+                if self._may_go_on_after(failed, run):
+                    return None
+                raise
+            if len(chunk) > 1:
+                raise BatchRefused(lost=lost or any(map(may_have_acted, failed))) from last
+            results = [CancelResult(chunk[0].order_id or "", ZERO, error=last.message)]
         return after_lost_answer(results) if lost or any(map(may_have_acted, failed)) else results
 
     def look_up_what_lost_cancels_left(self, run: Pull) -> None:
