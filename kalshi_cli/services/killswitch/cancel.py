@@ -16,6 +16,7 @@ import msgspec
 from kalshi_cli.services.killswitch.batch_shares import (
     BatchRefused,
     cancel_in_shares,
+    cancels_per_batch,
     refused_whole,
 )
 from kalshi_cli.services.killswitch.pull import DeadlinePassed
@@ -53,7 +54,7 @@ class KillCancels:
     clock: Clock
     deadline_s: float
     read_lag_s: float
-    batch_size: int
+    batch_size: int | None  # None: as many as one request of the client carries
 
     def exchange_cancel_all(self, run: Pull) -> None:
         """Step 3 with no filter: list the resting orders once within `LIST_FIRST_SHARE` of the
@@ -258,7 +259,8 @@ class KillCancels:
         return self.client.orders.batch_cancel(pairs)
 
     def _cancel_batch(self, orders: Sequence[Order | IntentRecord], run: Pull) -> None:
-        """`orders` cancelled in batches of `batch_size`, each within its share of what is left
+        """`orders` cancelled in batches as large as one request of the client carries
+        (`cancels_per_batch`, unless `batch_size` says), each within its share of what is left
         until the run's deadline (`cancel_in_shares`)."""
 
         def send(chunk: list[Order | IntentRecord], ends: float, lost: bool) -> None:
@@ -274,7 +276,8 @@ class KillCancels:
                 return  # its orders still rest: the next listing shows them
             self._count_answered(results, run)
 
-        cancel_in_shares(self.clock, orders, self.batch_size, run.deadline, send)
+        size = self.batch_size or cancels_per_batch(self.client.orders, len(orders))
+        cancel_in_shares(self.clock, orders, size, run.deadline, send)
 
     @staticmethod
     def _count_answered(results: list[CancelResult], run: Pull) -> None:
