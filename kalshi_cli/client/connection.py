@@ -62,7 +62,6 @@ Params = dict[str, str | int | list[str] | None]  # a list: the parameter repeat
 REACHABILITY_HINT = "is the exchange reachable? `kalshi health-check`"
 # a 429 to a write sent once (`Connection.write`): refused before the exchange acted on it
 REFUSED_BEFORE_ACTING = "the exchange refused it before placing it; wait, then place it again"
-BATCH_CANCEL_MAX = 20  # the documented batch size; the write bucket may lower it
 MARKETS_PAGE_MAX = 1000
 EVENTS_PAGE_MAX = 200
 PORTFOLIO_PAGE_MAX = 1000

@@ -13,7 +13,6 @@ import msgspec
 
 from kalshi_cli.client.batch_orders import BATCH_CREATE_ITEM_COST, BatchItem, read_batch_answer
 from kalshi_cli.client.connection import (
-    BATCH_CANCEL_MAX,
     Area,
     Connection,
     Params,
@@ -21,6 +20,7 @@ from kalshi_cli.client.connection import (
     no_order_reason,
     path_segment,
 )
+from kalshi_cli.client.ratelimit import request_cost
 from kalshi_cli.client.requests import (
     AmendOrder,
     AmendResult,
@@ -184,6 +184,15 @@ class OrdersApi(Area):
             raise KalshiError(f"cancel of order {order_id}: {result.error}")
         return result
 
+    def batch_cancel_size(self) -> int:
+        """The most cancels one batch cancel request carries at this client's tier: as many as
+        its write budget pays for (openapi.yaml `BatchCancelOrdersV2`: "The maximum batch size
+        scales with your tier's write budget", each item billed as one cancel). `batch_cancel`
+        splits a longer list into requests of this size, and the kill switch and the trade
+        loop's stop send batches of it (services/killswitch/batch_shares.py)."""
+        _, per_item = request_cost("DELETE", "/portfolio/events/orders/batched")
+        return self._conn.limiter.max_batch_items(per_item=per_item)
+
     def cancel_all_orders(self) -> None:
         """Cancel every resting order of every subaccount (`DELETE /portfolio/events/orders`)."""
         self._conn.request("DELETE", "/portfolio/events/orders", auth=True)
@@ -207,7 +216,7 @@ class OrdersApi(Area):
         request was answered: the caller judges the failure (tries again, sends the orders
         alone), so the failure raised is a refused key, else one that may have acted when any
         may have (`may_have_acted`: a lost answer), whose orders a later try may find gone."""
-        size = min(BATCH_CANCEL_MAX, self._conn.limiter.max_batch_items(per_item=2))
+        size = self.batch_cancel_size()
         chunks = [orders[start : start + size] for start in range(0, len(orders), size)]
         results: list[CancelResult] = []
         failure: KalshiError | None = None

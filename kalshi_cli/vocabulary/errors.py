@@ -109,6 +109,18 @@ def answered_code(error: BaseException) -> str | None:
     return None
 
 
+def answered(error: BaseException) -> bool:
+    """Whether the exchange answered the call that raised `error`: every failure but a
+    `TransportError` (no answer at all, or none in time) is an answer, and so is a
+    `TransportError` raised from one: the doubt of a write answered with a 5xx or an answer
+    that cannot be read, or whose retry was refused after an earlier try's answer was lost
+    (`retry.resent`). The one rule of when the kill switch says the exchange could not be
+    reached."""
+    if not isinstance(error, TransportError):
+        return True
+    return isinstance(error.__cause__, ApiError | AnswerUnreadable)
+
+
 class AmendOutcomeUnknown(OrderOutcomeUnknown):
     """An amend was sent and no clear answer came back: the order may have its old or its new
     price and count. Look it up; never amend again blindly."""

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.ratelimit import BucketLimit, TierLimits
 from kalshi_cli.client.retry import may_have_acted
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import ManualClock
@@ -35,6 +36,9 @@ from tests.prime_tier import Kalshi, connect, make_markets, seed_resting, state_
 BASE = "https://exchange.test/trade-api/v2"
 BATCHED = "/trade-api/v2/portfolio/events/orders/batched"
 PAIRS: list[tuple[str, str | None]] = [("o1", "KXT-A"), ("o2", "KXT-A"), ("o3", None)]
+# 45 write tokens, the client's safety margin (90%), 2 a cancel: 20 cancels a request, so 25
+# orders go in two
+TWENTY_A_REQUEST = TierLimits(read=BucketLimit(1000, 1000), write=BucketLimit(1000, 45))
 
 
 def _client(
@@ -55,6 +59,7 @@ def _client(
         private_key=generate_private_key(),
         max_attempts=1,
         transport=httpx.MockTransport(handler),
+        rate_limits=TWENTY_A_REQUEST,
     )
 
 
@@ -342,6 +347,7 @@ def _failing_requests(
         max_attempts=tries,
         clock=ManualClock(),
         transport=httpx.MockTransport(handler),
+        rate_limits=TWENTY_A_REQUEST,
     )
     return client, sent
 

@@ -181,6 +181,11 @@ class Held:
     then: Callable[[], None] | None = None
 
 
+# the cancels one batch cancel request of the fake client carries (`batch_cancel_size`), as the
+# real client's write budget sets it
+BATCH_CANCEL_SIZE = 20
+
+
 @dataclass
 class FakeClient(EveryAreaItself):
     core: Exchange  # the simulator's exchange core it trades on
@@ -336,6 +341,9 @@ class FakeClient(EveryAreaItself):
         except ExchangeError as exc:
             raise _api_error(exc) from None
         return CancelResult(order.order_id, reduced)
+
+    def batch_cancel_size(self) -> int:
+        return BATCH_CANCEL_SIZE
 
     def batch_cancel(
         self,

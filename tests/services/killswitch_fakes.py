@@ -15,9 +15,16 @@ from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.vocabulary.models import Fill, Order, decode_answer
 from tests.fakes import EveryAreaItself
 
+# the cancels one batch cancel request of a fake exchange carries (`batch_cancel_size`), as the
+# real client's write budget sets it: 25 resting orders go in two batches
+BATCH_CANCEL_SIZE = 20
+
 
 class UnexpectedCalls(EveryAreaItself):
     subaccount: int | None = None  # the client acts on every subaccount
+
+    def batch_cancel_size(self) -> int:
+        return BATCH_CANCEL_SIZE
 
     def on_subaccount(self, subaccount: int | None) -> Self:
         raise AssertionError("this fake exchange did not expect a handle on a subaccount")

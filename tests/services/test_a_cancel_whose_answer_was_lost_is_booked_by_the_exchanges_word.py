@@ -483,6 +483,40 @@ def test_orders_of_a_lost_cancel_sent_alone_after_their_batch_was_refused_are_re
     assert not [e for e in report.errors if e.startswith(("a:", "b:"))], report.errors
 
 
+class LosesTheAnswerThenRefusesEveryBatchWhole(LosesTheFirstAnswer):
+    """The first batch cancel takes the orders off and its answer is lost; every batch sent
+    after it is refused whole (400), one of a single order too."""
+
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
+        if not self.listed:
+            raise ApiError.from_response(400, {"error": {"code": "bad_request"}})
+        return super().batch_cancel(orders, subaccounts=subaccounts)
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["a-batch-of-one", "sent-alone-from-a-batch"])
+def test_a_lone_order_refused_whole_after_a_lost_answer_is_read(store: Store, count: int) -> None:
+    """A request of one order refused whole after a try of it lost its answer (a batch of one
+    sent again, or an order of a refused batch sent alone) is that order's refusal after a lost
+    answer, as an item's would be: the lost try may have cancelled it, so it is read by its id
+    and counted as the exchange says, whatever the size of the batch it went in first."""
+    ids = ["a", "b"][:count]
+    exchange = LosesTheAnswerThenRefusesEveryBatchWhole(
+        {i: resting(i, status="canceled") for i in ids}
+    )
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, read_lag_s=0).run(
+        ticker=TICKER
+    )
+
+    assert report.proven
+    assert sorted(exchange.looked_up) == ids
+    assert sorted(report.cancelled) == ids
+    assert report.contracts_cancelled == Decimal(2 * count)
+    assert (report.filled, report.gone) == ([], [])
+
+
 class LosesTheFirstBatchAnswerThenRefusesBatches(httpx.BaseTransport):
     """The real simulator over loopback, except batch cancels: the first is done and its answer
     lost (a 503 in its place); every later one of more than one order is refused whole (400)."""

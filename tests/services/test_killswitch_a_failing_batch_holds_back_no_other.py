@@ -20,11 +20,11 @@ from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.clock import Deadline, ManualClock
 from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.vocabulary.models import Order
-from tests.services.killswitch_fakes import UnexpectedCalls, resting_order
+from tests.services.killswitch_fakes import BATCH_CANCEL_SIZE, UnexpectedCalls, resting_order
 
 TICKER = "KXBTC-26JAN01-A"
 DEADLINE_S = 30.0
-BATCH = 20  # the kill switch's batch size
+BATCH = BATCH_CANCEL_SIZE  # the cancels one request of the fake exchange carries
 
 
 class FirstBatchFails(UnexpectedCalls):

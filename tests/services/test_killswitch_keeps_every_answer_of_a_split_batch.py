@@ -48,7 +48,10 @@ def test_a_later_request_of_a_split_batch_failing_keeps_the_cancels_answered_bef
         prime.account, transport=exchange, rate_limits=NINE_A_REQUEST, max_attempts=1
     ) as c:
         resting = {o.order_id for o in c.orders.iter_orders(ticker=ticker, status="resting")}
-        report = KillSwitch(c, store, SystemClock(), deadline_s=20).run(ticker=ticker)
+        # a batch of 18, more than one request carries (`cancels_per_batch` would send 9): the
+        # client splits it
+        switch = KillSwitch(c, store, SystemClock(), deadline_s=20, batch_size=18)
+        report = switch.run(ticker=ticker)
 
     assert len(resting) == 18 and [len(b) for b in exchange.batches[:2]] == [9, 9]
     assert report.proven, report

@@ -3,19 +3,20 @@ switch's rule (services/killswitch/batch_shares.py): the batches spend at most
 `STOP_SHARES.batch_cancels` of what the withdrawal has left when they begin, each batch an equal
 share of it, so a batch the exchange never answers is cut at the end of its share, the later
 batches still go out, and the cancels one by one of what they left get the rest; a batch refused
-whole is sent again one order to a batch within its share."""
+whole is sent again one order to a batch within its share. A batch is as large as one request of
+the client carries (`cancels_per_batch`), as the kill switch's."""
 
 from __future__ import annotations
 
 import threading
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.client.connection import BATCH_CANCEL_MAX
 from kalshi_cli.runner.execution.give_up import unless_given_up
 from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.services.killswitch.batch_shares import (
     BatchRefused,
     cancel_in_shares,
+    cancels_per_batch,
     refused_whole,
 )
 from kalshi_cli.vocabulary.clock import Deadline
@@ -53,7 +54,7 @@ def batch_cancel_at_stop(
     cancel_in_shares(
         loop.clock,
         own,
-        BATCH_CANCEL_MAX,
+        cancels_per_batch(loop.client.orders, len(own)),
         until,
         lambda batch, ends, _lost: _send(loop, batch, ends, abandon),
     )

@@ -2,12 +2,13 @@
 loop's stop's (runner/loop/stop_batches.py): each batch's tries run within an equal share of
 what is left until the end (the last gets all that is left), so a batch the exchange keeps failing
 or never answers holds no later batch back; a batch the exchange refuses whole (`BatchRefused`)
-is sent again one order to a batch within its share, so that only the order it refuses is left."""
+is sent again one order to a batch within its share, so that only the order it refuses is left.
+A batch is as large as one request of the client may carry (`cancels_per_batch`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from kalshi_cli.vocabulary.errors import MAY_PASS, ApiError, refuses_the_key
 
@@ -15,6 +16,24 @@ if TYPE_CHECKING:
     from kalshi_cli.vocabulary.clock import Clock
 
 T = TypeVar("T")
+
+
+@runtime_checkable
+class SizesBatchCancels(Protocol):
+    """A client's order calls whose batch cancel request has a largest size: the
+    `KalshiClient`'s (its write budget's, `OrdersApi.batch_cancel_size`)."""
+
+    def batch_cancel_size(self) -> int: ...
+
+
+def cancels_per_batch(orders: object, count: int) -> int:
+    """How many of `count` cancels go in one batch of `orders` (a client's order calls): as
+    many as one request carries (`SizesBatchCancels`), so that no more requests go out than
+    the write budget needs; all of them in one for order calls that state no size (a local
+    venue's, which cancels each in turn)."""
+    if isinstance(orders, SizesBatchCancels):
+        return orders.batch_cancel_size()
+    return max(count, 1)
 
 
 class BatchRefused(Exception):

@@ -16,6 +16,7 @@ import msgspec
 from kalshi_cli.services.killswitch.batch_shares import (
     BatchRefused,
     cancel_in_shares,
+    cancels_per_batch,
     refused_whole,
 )
 from kalshi_cli.services.killswitch.pull import DeadlinePassed
@@ -53,7 +54,7 @@ class KillCancels:
     clock: Clock
     deadline_s: float
     read_lag_s: float
-    batch_size: int
+    batch_size: int | None  # None: as many as one request of the client carries
 
     def exchange_cancel_all(self, run: Pull) -> None:
         """Step 3 with no filter: list the resting orders once within `LIST_FIRST_SHARE` of the
@@ -258,7 +259,8 @@ class KillCancels:
         return self.client.orders.batch_cancel(pairs)
 
     def _cancel_batch(self, orders: Sequence[Order | IntentRecord], run: Pull) -> None:
-        """`orders` cancelled in batches of `batch_size`, each within its share of what is left
+        """`orders` cancelled in batches as large as one request of the client carries
+        (`cancels_per_batch`, unless `batch_size` says), each within its share of what is left
         until the run's deadline (`cancel_in_shares`)."""
 
         def send(chunk: list[Order | IntentRecord], ends: float, lost: bool) -> None:
@@ -266,18 +268,16 @@ class KillCancels:
             try:
                 results = self._send(chunk, run, ends, lost=lost)
             except BatchRefused:
-                if len(chunk) > 1:
-                    run.say(
-                        f"a batch of {len(chunk)} cancel(s) was refused: "
-                        "cancelling its orders one by one"
-                    )
+                said = f"a batch of {len(chunk)} cancel(s) was refused"
+                run.say(f"{said}: cancelling its orders one by one")
                 raise
             if results is None:
                 run.say(f"a batch of {len(chunk)} cancel(s) failed for {share:g}s: going on")
                 return  # its orders still rest: the next listing shows them
             self._count_answered(results, run)
 
-        cancel_in_shares(self.clock, orders, self.batch_size, run.deadline, send)
+        size = self.batch_size or cancels_per_batch(self.client.orders, len(orders))
+        cancel_in_shares(self.clock, orders, size, run.deadline, send)
 
     @staticmethod
     def _count_answered(results: list[CancelResult], run: Pull) -> None:
@@ -302,9 +302,12 @@ class KillCancels:
         not the run. Each refused one marked when an earlier try's answer was lost, or `lost`
         (the orders sent again from a batch whose try lost its answer). None when the share
         was spent on failures that pass and the run goes on (`_may_go_on_after`);
-        `BatchRefused` when the exchange refused the request whole (not the key)."""
+        `BatchRefused` when the exchange refused a request of several orders whole (not the
+        key). A request of one order refused whole is that order's refusal, as its item's
+        would be: marked so too, it is in doubt whatever the size of the batch it first went
+        in (`_count_answered`)."""
         # the client: not for `config show`
-        from kalshi_cli.client.requests import after_lost_answer
+        from kalshi_cli.client.requests import CancelResult, after_lost_answer
         from kalshi_cli.client.retry import may_have_acted
 
         failed: list[KalshiError] = []
@@ -321,11 +324,13 @@ class KillCancels:
                 results = self.tries.call(send, share.at, run.report)
         except DeadlinePassed:
             last = failed[-1] if failed else None
-            if refused_whole(last):
-                raise BatchRefused(lost=any(map(may_have_acted, failed))) from last
-            if self._may_go_on_after(failed, run):
-                return None
-            raise
+            if last is None or not refused_whole(last):
+                if self._may_go_on_after(failed, run):
+                    return None
+                raise
+            if len(chunk) > 1:
+                raise BatchRefused(lost=lost or any(map(may_have_acted, failed))) from last
+            results = [CancelResult(chunk[0].order_id or "", ZERO, error=last.message)]
         return after_lost_answer(results) if lost or any(map(may_have_acted, failed)) else results
 
     def look_up_what_lost_cancels_left(self, run: Pull) -> None:

@@ -13,7 +13,7 @@ from kalshi_cli.vocabulary.errors import (
     ApiError,
     KalshiError,
     NotSentPastDeadline,
-    TransportError,
+    answered,
 )
 
 if TYPE_CHECKING:
@@ -205,7 +205,9 @@ class Tries:
                 # the one rule of the failures that pass (the stop's listings take it too): an
                 # answer garbled by a proxy or cut short passes as a 503 does
                 report.errors.append(exc.one_line())
-                report.unreachable = isinstance(exc, TransportError)
+                # the doubt of a cancel answered 5xx is raised as a `TransportError`: it was
+                # answered all the same
+                report.unreachable = not answered(exc)
                 # counted across the run's steps: each step would otherwise start its own wait
                 if not nothing_sent(exc):
                     self._unreachable_since = None

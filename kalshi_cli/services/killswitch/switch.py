@@ -52,7 +52,7 @@ class KillSwitch:
         clock: Clock,
         *,
         deadline_s: float = DEFAULT_DEADLINE_S,
-        batch_size: int = 20,
+        batch_size: int | None = None,
         rng: random.Random | None = None,
         halt_wait_s: float = 1.0,
         record_wait_s: float = 10.0,
@@ -63,9 +63,10 @@ class KillSwitch:
         pace: Callable[[], Pacing] | None = None,
     ) -> None:
         """`halt_wait_s`/`record_wait_s`: how long HALTED, then what is recorded at the end,
-        may wait for another writer's lock. `state_error`/`state_fault`: why there is no
-        `store` (a lock held by another writer is no proof). `communications`: the RFQ side
-        closed in step 2b (None on a paper loop). `pace`: see `_pace`."""
+        may wait for another writer's lock. `batch_size`: cancels a batch (None: as many as one
+        request of the client carries, `cancels_per_batch`). `state_error`/`state_fault`: why
+        there is no `store` (a lock held by another writer is no proof). `communications`: the
+        RFQ side closed in step 2b (None on a paper loop). `pace`: see `_pace`."""
         self._client = client
         self._store = store
         self._clock = clock

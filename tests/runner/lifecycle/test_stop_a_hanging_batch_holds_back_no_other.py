@@ -14,16 +14,15 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.client.connection import BATCH_CANCEL_MAX
 from kalshi_cli.runner.execution.stop_shares import STOP_SHARES
 from kalshi_cli.vocabulary.clock import Deadline
 from kalshi_cli.vocabulary.errors import ApiError, CutShortByDeadline, NotSentPastDeadline
 from kalshi_cli.vocabulary.units import Action, Side
-from tests.runner.fakes import Rig, swap_decide
+from tests.runner.fakes import BATCH_CANCEL_SIZE, Rig, swap_decide
 from tests.runner.test_strategies_share_a_loop import MM, Recorder, _order, _resting_of, _rig
 from tests.runner.test_strategy_scenarios import Mover
 
-QUOTES = BATCH_CANCEL_MAX + 3  # a second batch
+QUOTES = BATCH_CANCEL_SIZE + 3  # a second batch
 
 
 def _as_the_client_sends(call: Callable[..., Any], sent: list[Any]) -> Callable[..., Any]:
@@ -87,7 +86,7 @@ def test_a_batch_cancel_never_answered_holds_back_no_other_cancel_of_the_stop(
     # the hanging batch was cut at its share of the withdrawal, not at the withdrawal's end
     assert hung and hung[0] < STOP_SHARES.withdrawal * stop_s / 2
     assert len(batches) == 1  # the later batch went out after it
-    assert len(one_by_one) == BATCH_CANCEL_MAX  # what the hanging batch left, one by one
+    assert len(one_by_one) == BATCH_CANCEL_SIZE  # what the hanging batch left, one by one
     assert _resting_of(rig, MM) == []
     assert summary.not_proven == ()
     assert rig.loop.log.counts.get("stop_proven") == 1
@@ -118,7 +117,7 @@ def test_a_batch_cancel_refused_whole_is_sent_again_one_order_at_a_time(
         client, "cancel_order", _as_the_client_sends(client.cancel_order, one_by_one)
     )
     summary = rig.loop.stop.shutdown(cancel_resting=True)
-    assert batches == [BATCH_CANCEL_MAX, *[1] * BATCH_CANCEL_MAX, QUOTES - BATCH_CANCEL_MAX]
+    assert batches == [BATCH_CANCEL_SIZE, *[1] * BATCH_CANCEL_SIZE, QUOTES - BATCH_CANCEL_SIZE]
     assert one_by_one == []
     assert _resting_of(rig, MM) == []
     assert summary.not_proven == ()
