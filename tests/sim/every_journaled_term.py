@@ -1,15 +1,17 @@
 """One session of the simulated exchange that gives every term of the inputs journaled with
 several fields (an amend, a scheduled series or event fee change, a subaccount transfer, an API
 key, an RFQ and a quote) a value other than its default, so a term a replay dropped shows as a
-difference in `kept`. Its calls are those of the exchange before these records were typed, so
-the same session wrote the journal under `data/journal_before_typed_records/`
-(`make_fixture.py` there)."""
+difference in `kept`. The code before these records were typed ran the same session (its RFQs
+and quotes made by its own calls) and wrote the journal under
+`data/journal_before_typed_records/` (`make_fixture.py` there)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
+from kalshi_cli.sim.core.communications import Communications
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
     PlaceRequest,
@@ -27,6 +29,18 @@ ON_0, ON_1, OTHER = "J-ONE", "J-SHARD", "J-TWO"
 RFQ_IDS = ("6f1c2a34-8b7d-4e5f-9a0b-1c2d3e4f5a6b", "0a9b8c7d-6e5f-4a3b-8c1d-2e3f4a5b6c7d")
 QUOTE_ID = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
 EXECUTED_IDS = ("9d8c7b6a-5f4e-4d3c-9b2a-1f0e9d8c7b6a", "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e")
+# the RFQs' terms (the second replaces the first) and the quote's, as keywords: the code before
+# these records were typed took them so, this code takes them as one value
+RFQS: tuple[dict[str, Any], ...] = (
+    {"market_ticker": OTHER, "contracts": D(3), "target_cost": None, "rest_remainder": False},
+    {"market_ticker": ON_0, "contracts": None, "target_cost": D("4.00"), "rest_remainder": True,
+     "replace_existing": True, "obscure_creator_id": True, "target_cost_excludes_fees": True,
+     "subaccount": 1},
+)  # fmt: skip
+QUOTE: dict[str, Any] = {"rfq_id": RFQ_IDS[1], "yes_bid": D("0.40"), "no_bid": D("0.55"),
+                         "rest_remainder": True, "post_only": True, "subaccount": 1}  # fmt: skip
+# creates an RFQ (or a quote) of an account: (its communications, account id, terms, id)
+Create = Callable[[Communications, str, dict[str, Any], str], object]
 
 
 def _market(ticker: str, event: str, series: str) -> SimMarket:
@@ -47,8 +61,9 @@ def build(ex: Exchange) -> None:
     ex.add_market(_market(ON_1, "JS-E", "JS"))
 
 
-def run(ex: Exchange, clock: ManualClock) -> None:
-    """Every journaled input of several fields, each field away from its default."""
+def run(ex: Exchange, clock: ManualClock, ask: Create, offer: Create) -> None:
+    """Every journaled input of several fields, each field away from its default. `ask` and
+    `offer` create an RFQ and a quote of the terms `RFQS` and `QUOTE` give, with the id given."""
     accounts, subs, comms = ex.accounts, ex.subaccounts, ex.communications
     maker = accounts.create_account(key_id="maker", public_key_pem="", cash_cents=500_00,
                                     shards=(0, 1)).account_id  # fmt: skip
@@ -78,19 +93,11 @@ def run(ex: Exchange, clock: ManualClock) -> None:
         maker, order.order_id, ticker=ON_0, book_side=BookSide.ASK, price=D("0.68"), count=D(12),
         updated_client_order_id="amended-coid", expiration_time=int(START) + 86_400,
     )  # fmt: skip
+    for rfq_id, terms in zip(RFQ_IDS, RFQS, strict=True):
+        clock.advance(1)
+        ask(comms, taker, terms, rfq_id)
     clock.advance(1)
-    comms.create_rfq(taker, market_ticker=OTHER, contracts=D(3), target_cost=None,
-                     rest_remainder=False, rfq_id=RFQ_IDS[0])  # fmt: skip
-    clock.advance(1)
-    comms.create_rfq(
-        taker, market_ticker=ON_0, contracts=None, target_cost=D("4.00"), rest_remainder=True,
-        replace_existing=True, obscure_creator_id=True, target_cost_excludes_fees=True,
-        subaccount=1, rfq_id=RFQ_IDS[1],
-    )  # fmt: skip
-    clock.advance(1)
-    comms.create_quote(maker, rfq_id=RFQ_IDS[1], yes_bid=D("0.40"), no_bid=D("0.55"),
-                       rest_remainder=True, post_only=True, subaccount=1,
-                       quote_id=QUOTE_ID)  # fmt: skip
+    offer(comms, maker, QUOTE, QUOTE_ID)
     clock.advance(1)
     comms.accept_quote(taker, QUOTE_ID, "no")
     comms.confirm_quote(maker, QUOTE_ID)

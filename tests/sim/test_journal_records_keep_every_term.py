@@ -10,13 +10,72 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import msgspec
+
+from kalshi_cli.sim.core.communications import Communications, QuoteRequest, RfqRequest
 from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import (
+    AmendRequest,
+    FeeChangeRequest,
+    FeeOverrideChangeRequest,
+    PlaceRequest,
+    from_journal,
+)
+from kalshi_cli.sim.core.subaccounts import ApiKeyRequest, TransferRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import STANDARD_FEES
 from tests.sim.every_journaled_term import START, build, kept, run
 
 WRITTEN_BEFORE = Path(__file__).parent / "data" / "journal_before_typed_records"
+# each record the session writes of a type that names its terms, by the record's op
+TYPED: dict[str, type[msgspec.Struct]] = {
+    "amend": AmendRequest,
+    "fee_change": FeeChangeRequest,
+    "event_fee_change": FeeOverrideChangeRequest,
+    "transfer": TransferRequest,
+    "api_key": ApiKeyRequest,
+    "rfq_create": RfqRequest,
+    "quote_create": QuoteRequest,
+}
+
+
+def session(ex: Exchange, clock: ManualClock) -> None:
+    """`run`, its RFQs and quote made as this code takes them."""
+
+    def ask(comms: Communications, account: str, terms: dict[str, Any], rfq_id: str) -> object:
+        return comms.create_rfq(account, RfqRequest(**terms), rfq_id)
+
+    def offer(comms: Communications, account: str, terms: dict[str, Any], quote_id: str) -> object:
+        return comms.create_quote(account, QuoteRequest(**terms), quote_id)
+
+    run(ex, clock, ask, offer)
+
+
+def test_the_session_sets_every_term_of_every_typed_record_away_from_its_default(
+    tmp_path: Path,
+) -> None:
+    """So the restart below would show a term a replay dropped, a term added since included
+    (an order's own terms are proven by the tests of `place`, tests/sim/test_journal.py)."""
+    requests = {
+        kind
+        for kind in msgspec.Struct.__subclasses__()
+        if kind.__module__.startswith("kalshi_cli.sim.core.") and kind.__name__.endswith("Request")
+    }
+    assert requests == {PlaceRequest, *TYPED.values()}
+    journal = tmp_path / "exchange.journal"
+    clock = ManualClock(START)
+    ex = Exchange(clock, fees=STANDARD_FEES, journal=journal)
+    build(ex)
+    session(ex, clock)
+    ex.close()
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    for op, kind in TYPED.items():
+        written = [from_journal(kind, rec) for rec in records if rec["op"] == op]
+        for term in msgspec.structs.fields(kind):
+            if term.default is not msgspec.NODEFAULT:
+                assert any(getattr(w, term.name) != term.default for w in written), (op, term.name)
 
 
 def test_every_term_of_a_journaled_input_survives_a_restart(tmp_path: Path) -> None:
@@ -24,7 +83,7 @@ def test_every_term_of_a_journaled_input_survives_a_restart(tmp_path: Path) -> N
     clock = ManualClock(START)
     live = Exchange(clock, fees=STANDARD_FEES, journal=journal)
     build(live)
-    run(live, clock)
+    session(live, clock)
     served = kept(live)
     live.close()
     again = Exchange(ManualClock(clock.wall() + 60), fees=STANDARD_FEES, journal=journal)
@@ -46,7 +105,7 @@ def test_a_journal_written_before_the_records_were_typed_replays_to_this_codes_s
     live = Exchange(clock, fees=STANDARD_FEES)
     live.reference.set_salt(salt)  # the ids the old session made
     build(live)
-    run(live, clock)
+    session(live, clock)
     replayed = Exchange(ManualClock(clock.wall() + 60), fees=STANDARD_FEES, journal=journal)
     try:
         assert replayed.restored
