@@ -184,8 +184,9 @@ class FeeSchedules:
     ) -> SimFeeChange:
         """`schedule` of a change given as its terms."""
         request = FeeChangeRequest(
-            series_ticker, fee_type, str(fee_multiplier), float(scheduled_ts)
-        )
+            series_ticker=series_ticker, fee_type=fee_type, fee_multiplier=str(fee_multiplier),
+            scheduled_ts=float(scheduled_ts),
+        )  # fmt: skip
         return self.schedule(request, now)
 
     def schedule(self, request: FeeChangeRequest, now: float | None = None) -> SimFeeChange:
