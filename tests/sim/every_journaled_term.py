@@ -1,8 +1,8 @@
 """One session of the simulated exchange that gives every term of the inputs journaled with
 several fields (an amend, a scheduled series or event fee change, a subaccount transfer, an API
-key, an RFQ and a quote) a value other than its default, so a term a replay dropped shows as a
-difference in `kept`. The code before these records were typed ran the same session (its RFQs
-and quotes made by its own calls) and wrote the journal under
+key, an RFQ, a quote and a transfer across shards) a value other than its default, so a term a
+replay dropped shows as a difference in `kept`. The code before these records were typed ran
+the same session (its RFQs and quotes made by its own calls) and wrote the journal under
 `data/journal_before_typed_records/` (`make_fixture.py` there)."""
 
 from __future__ import annotations
@@ -103,6 +103,10 @@ def run(ex: Exchange, clock: ManualClock, ask: Create, offer: Create) -> None:
     comms.confirm_quote(maker, QUOTE_ID)
     clock.advance(20)
     comms.execute(QUOTE_ID, client_order_ids=EXECUTED_IDS)
+    clock.advance(1)
+    ex.shard_transfers.start(maker, source_subaccount=1, destination_subaccount=0,
+                             source_shard=0, destination_shard=1,
+                             amount_centicents=12_345)  # fmt: skip
 
 
 def kept(ex: Exchange) -> list[Any]:
@@ -115,6 +119,7 @@ def kept(ex: Exchange) -> list[Any]:
         fees.event_fee_changes(),
         sorted(ex.subaccounts.users.items()),
         sorted(ex.subaccounts.keyring.added.items()),
+        ex.shard_transfers.book,
         sorted(ex.rfqs.items()),
         sorted(ex.quotes.items()),
         [(lid, ex.history.orders(lid), ex.history.fills(lid)) for lid in ledgers],

@@ -1,9 +1,9 @@
 """A restart keeps every term of the journaled inputs of several fields (an amend, a series' or an
-event's fee change, a subaccount transfer, an API key, an RFQ, a quote): the session of
-`every_journaled_term.py` sets each away from its default, and the replayed exchange has the
-state the live one had. A journal the code before these records were typed wrote (its
-`data/journal_before_typed_records/`) replays to the state this code makes of the same
-session."""
+event's fee change, a subaccount transfer, an API key, an RFQ, a quote, a transfer across
+shards): the session of `every_journaled_term.py` sets each away from its default, and the
+replayed exchange has the state the live one had. A journal the code before these records were
+typed wrote (its `data/journal_before_typed_records/`) replays to the state this code makes of
+the same session."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from kalshi_cli.sim.core.records import (
     PlaceRequest,
     from_journal,
 )
+from kalshi_cli.sim.core.shard_transfers import ShardTransferRequest
 from kalshi_cli.sim.core.subaccounts import ApiKeyRequest, TransferRequest
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import STANDARD_FEES
@@ -38,6 +39,7 @@ TYPED: dict[str, type[msgspec.Struct]] = {
     "api_key": ApiKeyRequest,
     "rfq_create": RfqRequest,
     "quote_create": QuoteRequest,
+    "shard_transfer": ShardTransferRequest,
 }
 
 
