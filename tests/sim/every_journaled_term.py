@@ -1,9 +1,9 @@
 """One session of the simulated exchange that gives every term of the inputs journaled with
-several fields (an amend, a scheduled series or event fee change, a subaccount transfer, an API
-key, an RFQ, a quote and a transfer across shards) a value other than its default, so a term a
-replay dropped shows as a difference in `kept`. The code before these records were typed ran
-the same session (its RFQs and quotes made by its own calls) and wrote the journal under
-`data/journal_before_typed_records/` (`make_fixture.py` there)."""
+several fields (an account, an amend, a scheduled series or event fee change, a subaccount
+transfer, an API key, an RFQ, a quote and a transfer across shards) a value other than its
+default, so a term a replay dropped shows as a difference in `kept`. The code before these
+records were typed ran the same session (its RFQs and quotes made by its own calls) and wrote
+the journal under `data/journal_before_typed_records/` (`make_fixture.py` there)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""A restart keeps every term of the journaled inputs of several fields (an amend, a series' or an
-event's fee change, a subaccount transfer, an API key, an RFQ, a quote, a transfer across
-shards): the session of `every_journaled_term.py` sets each away from its default, and the
-replayed exchange has the state the live one had. A journal the code before these records were
-typed wrote (its `data/journal_before_typed_records/`) replays to the state this code makes of
-the same session."""
+"""A restart keeps every term of the journaled inputs of several fields (an account, an amend,
+a series' or an event's fee change, a subaccount transfer, an API key, an RFQ, a quote, a
+transfer across shards): the session of `every_journaled_term.py` sets each away from its
+default, and the replayed exchange has the state the live one had. A journal the code before
+these records were typed wrote (its `data/journal_before_typed_records/`) replays to the state
+this code makes of the same session."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ import msgspec
 from kalshi_cli.sim.core.communications import Communications, QuoteRequest, RfqRequest
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
+    AccountRequest,
     AmendRequest,
     FeeChangeRequest,
     FeeOverrideChangeRequest,
     PlaceRequest,
     from_journal,
+    journal,
 )
 from kalshi_cli.sim.core.shard_transfers import ShardTransferRequest
 from kalshi_cli.sim.core.subaccounts import ApiKeyRequest, TransferRequest
@@ -32,6 +34,7 @@ from tests.sim.every_journaled_term import START, build, kept, run
 WRITTEN_BEFORE = Path(__file__).parent / "data" / "journal_before_typed_records"
 # each record the session writes of a type that names its terms, by the record's op
 TYPED: dict[str, type[msgspec.Struct]] = {
+    "account": AccountRequest,
     "amend": AmendRequest,
     "fee_change": FeeChangeRequest,
     "event_fee_change": FeeOverrideChangeRequest,
@@ -114,3 +117,13 @@ def test_a_journal_written_before_the_records_were_typed_replays_to_this_codes_s
         assert kept(replayed) == kept(live)
     finally:
         replayed.close()
+
+
+def test_a_term_equal_to_its_default_is_left_out_of_a_type_that_omits_defaults() -> None:
+    """As the records were before they were typed: an account on shard 0 alone names no shards,
+    however its tuple was made, and a transfer on shard 0 no `exchange_index`."""
+    on_zero = journal(AccountRequest("k", "PEM", 100, tuple([0])))
+    assert on_zero == {"key_id": "k", "public_key_pem": "PEM", "cash_cents": 100}
+    assert journal(AccountRequest("k", "PEM", 100, (0, 1)))["shards"] == (0, 1)
+    transfer = TransferRequest("c", 0, 1, 5, exchange_index=int("0"))
+    assert "exchange_index" not in journal(transfer, account_id="u")

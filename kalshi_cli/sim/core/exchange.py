@@ -26,6 +26,7 @@ from kalshi_cli.sim.core.journal import Journal, JournalError, afresh, read_snap
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.records import (
     Account,
+    AccountRequest,
     AmendRequest,
     ExchangeError,
     FeeChangeRequest,
@@ -395,14 +396,6 @@ class Exchange:
     def _replay_place(self, rec: dict[str, Any]) -> None:
         self.desk.place_order(rec["account_id"], from_journal(PlaceRequest, rec))
 
-    def _replay_account(self, rec: dict[str, Any]) -> None:
-        self.accounts.create_account(
-            key_id=rec["key_id"],
-            public_key_pem=rec["public_key_pem"],
-            cash_cents=int(rec["cash_cents"]),
-            shards=tuple(rec.get("shards", (0,))),
-        )
-
     # RFQs and quotes --------------------------------------------------------------------------
 
     @contextmanager
@@ -451,7 +444,7 @@ _REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
     "settle": lambda ex, rec: _result(ex.settlement.settle, rec),
     "determine": lambda ex, rec: _result(ex.settlement.determine, rec),
     "pay_out": lambda ex, rec: ex.settlement.pay_out(rec["ticker"]),
-    "account": Exchange._replay_account,
+    "account": lambda ex, rec: ex.accounts.open_account(from_journal(AccountRequest, rec)),
     "place": Exchange._replay_place,
     "cancel": lambda ex, rec: ex.desk.cancel_order(rec["account_id"], rec["order_id"]),
     "cancel_all": lambda ex, rec: ex.desk.cancel_all(rec["account_id"], ticker=rec["ticker"]),

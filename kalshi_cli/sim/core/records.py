@@ -61,8 +61,13 @@ Request = TypeVar("Request", bound=msgspec.Struct)
 
 def journal(request: msgspec.Struct, **names: Any) -> dict[str, Any]:
     """A journaled input's record fields: `names` first (whose input it is, what it names), then
-    its terms in order, enums as their values and decimals as their text."""
+    its terms in order, enums as their values and decimals as their text; a type that omits its
+    defaults leaves out every term equal to its default."""
     terms: dict[str, Any] = msgspec.to_builtins(request)
+    if request.__struct_config__.omit_defaults:  # msgspec omits a tuple only when it is the default
+        for term in msgspec.structs.fields(request):
+            if getattr(request, term.name) == term.default:
+                terms.pop(term.name, None)
     return {**names, **terms}
 
 
@@ -325,6 +330,16 @@ class Account:
     public_key_pem: str
     cash_cents: int  # available: exact cash minus collateral held, truncated to the cent
     balance: Decimal = Decimal(0)  # the same, floored to $0.0001 (balance_dollars)
+
+
+class AccountRequest(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The terms of an account as the ledger opens it and the journal writes and replays them:
+    `cash_cents` on each of `shards` (written only when not shard 0 alone, as before shards)."""
+
+    key_id: str
+    public_key_pem: str
+    cash_cents: int
+    shards: tuple[int, ...] = (0,)
 
 
 class PlaceRequest(msgspec.Struct, frozen=True):
