@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kalshi_cli.sim.core.communications import QuoteRequest, RfqRequest
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import HistoryPolicy, attach_retention
 from kalshi_cli.sim.core.records import ExchangeError, PlaceRequest, ledger_id
@@ -151,14 +152,24 @@ class Session:
             ex.settlement.set_market_status(ticker, "paused" if status == "open" else "open")
         elif op < 0.56:
             rfq = ex.communications.create_rfq(
-                self.other.account_id, market_ticker=rng.choice(sorted(ex.reference.markets)),
-                contracts=D(rng.randint(1, 10)), target_cost=None, rest_remainder=True,
-                replace_existing=True,
-            )  # fmt: skip
+                self.other.account_id,
+                RfqRequest(
+                    market_ticker=rng.choice(sorted(ex.reference.markets)),
+                    contracts=D(rng.randint(1, 10)),
+                    target_cost=None,
+                    rest_remainder=True,
+                    replace_existing=True,
+                ),
+            )
             quote = ex.communications.create_quote(
-                self.me.account_id, rfq_id=rfq.rfq_id, yes_bid=D("0.40"), no_bid=D("0.40"),
-                rest_remainder=rng.random() < 0.5,
-            )  # fmt: skip
+                self.me.account_id,
+                QuoteRequest(
+                    rfq_id=rfq.rfq_id,
+                    yes_bid=D("0.40"),
+                    no_bid=D("0.40"),
+                    rest_remainder=rng.random() < 0.5,
+                ),
+            )
             self.quotes.append(quote.quote_id)
         elif op < 0.57 and self.quotes:
             quote_id = rng.choice(self.quotes)

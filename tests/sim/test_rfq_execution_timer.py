@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.core.communications import SimQuote, SimRfq
+from kalshi_cli.sim.core.communications import QuoteRequest, RfqRequest, SimQuote, SimRfq
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import ExchangeError, SimEvent, SimSeries
 from kalshi_cli.sim.core.scenarios import ScenarioError, build_exchange
@@ -68,10 +68,9 @@ class Rfqs:
     def rfq(self, count: int = 10, *, rest_remainder: bool = False) -> SimRfq:
         return self.comms.create_rfq(
             self.requester,
-            market_ticker=T,
-            contracts=D(count),
-            target_cost=None,
-            rest_remainder=rest_remainder,
+            RfqRequest(
+                market_ticker=T, contracts=D(count), target_cost=None, rest_remainder=rest_remainder
+            ),
         )
 
     def accepted(
@@ -79,11 +78,13 @@ class Rfqs:
     ) -> SimQuote:
         made = self.comms.create_quote(
             maker or self.maker,
-            rfq_id=rfq.rfq_id,
-            yes_bid=D(yes),
-            no_bid=D("0.55"),
-            rest_remainder=quote.pop("rest_remainder", False),
-            **quote,
+            QuoteRequest(
+                rfq_id=rfq.rfq_id,
+                yes_bid=D(yes),
+                no_bid=D("0.55"),
+                rest_remainder=quote.pop("rest_remainder", False),
+                **quote,
+            ),
         )
         return self.comms.accept_quote(self.requester, made.quote_id, "yes")
 
@@ -211,11 +212,13 @@ def test_an_execution_refused_at_the_timer_cancels_the_quote_and_leaves_no_order
     poor = env.ex.accounts.create_account(
         key_id="poor", public_key_pem="", cash_cents=100
     ).account_id
-    rfq = env.comms.create_rfq(  # 10 at 0.40 is $4.00, with $1.00 of cash
-        poor, market_ticker=T, contracts=D(10), target_cost=None, rest_remainder=False
+    # 10 at 0.40 is $4.00, with $1.00 of cash
+    rfq = env.comms.create_rfq(
+        poor, RfqRequest(market_ticker=T, contracts=D(10), target_cost=None, rest_remainder=False)
     )
     offered = env.comms.create_quote(
-        env.maker, rfq_id=rfq.rfq_id, yes_bid=D("0.40"), no_bid=D("0.55"), rest_remainder=False
+        env.maker,
+        QuoteRequest(rfq_id=rfq.rfq_id, yes_bid=D("0.40"), no_bid=D("0.55"), rest_remainder=False),
     )
     env.comms.accept_quote(poor, offered.quote_id, "yes")
     quote = env.comms.confirm_quote(env.maker, offered.quote_id)
@@ -235,7 +238,8 @@ def test_once_confirmed_neither_party_can_withdraw_and_no_other_quote_can_execut
     env = Rfqs()
     rfq = env.rfq()
     other = env.comms.create_quote(
-        env.bystander, rfq_id=rfq.rfq_id, yes_bid=D("0.39"), no_bid=D("0.55"), rest_remainder=False
+        env.bystander,
+        QuoteRequest(rfq_id=rfq.rfq_id, yes_bid=D("0.39"), no_bid=D("0.55"), rest_remainder=False),
     )
     accepted = env.accepted(rfq)
     quote = env.comms.confirm_quote(env.maker, accepted.quote_id)
@@ -246,11 +250,13 @@ def test_once_confirmed_neither_party_can_withdraw_and_no_other_quote_can_execut
         lambda: env.comms.delete_rfq(env.requester, rfq.rfq_id),
         lambda: env.comms.create_rfq(
             env.requester,
-            market_ticker=T,
-            contracts=D(1),
-            target_cost=None,
-            rest_remainder=False,
-            replace_existing=True,
+            RfqRequest(
+                market_ticker=T,
+                contracts=D(1),
+                target_cost=None,
+                rest_remainder=False,
+                replace_existing=True,
+            ),
         ),
         lambda: env.comms.accept_quote(env.requester, other.quote_id, "yes"),
     ):
@@ -301,10 +307,11 @@ def test_a_scenario_sets_the_execution_timer(tmp_path: Path) -> None:
     a = ex.accounts.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     b = ex.accounts.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
     rfq = ex.communications.create_rfq(
-        a, market_ticker=T, contracts=D(2), target_cost=None, rest_remainder=False
+        a, RfqRequest(market_ticker=T, contracts=D(2), target_cost=None, rest_remainder=False)
     )
     quote = ex.communications.create_quote(
-        b, rfq_id=rfq.rfq_id, yes_bid=D("0.40"), no_bid=D("0.55"), rest_remainder=False
+        b,
+        QuoteRequest(rfq_id=rfq.rfq_id, yes_bid=D("0.40"), no_bid=D("0.55"), rest_remainder=False),
     )
     ex.communications.accept_quote(a, quote.quote_id, "yes")
     ex.communications.confirm_quote(b, quote.quote_id)

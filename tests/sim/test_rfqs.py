@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.sim.core.communications import QuoteRequest, RfqRequest
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.sim.server.embed import start_simulator
@@ -388,14 +389,19 @@ def test_rfqs_and_quotes_survive_compaction(tmp_path: Path) -> None:
     assert ex.subaccounts.create_subaccount(a) == 1
     rfq = ex.communications.create_rfq(
         a,
-        market_ticker=QUIET,
-        contracts=Decimal(2),
-        target_cost=None,
-        rest_remainder=False,
-        subaccount=1,
+        RfqRequest(
+            market_ticker=QUIET,
+            contracts=Decimal(2),
+            target_cost=None,
+            rest_remainder=False,
+            subaccount=1,
+        ),
     )
     q = ex.communications.create_quote(
-        b, rfq_id=rfq.rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.50"), rest_remainder=False
+        b,
+        QuoteRequest(
+            rfq_id=rfq.rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.50"), rest_remainder=False
+        ),
     )
     ex.compact()
     ex.communications.accept_quote(a, q.quote_id, "yes")

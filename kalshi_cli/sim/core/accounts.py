@@ -19,11 +19,13 @@ from kalshi_cli.sim.core.account_state import AccountState, floor_cents
 from kalshi_cli.sim.core.collateral import CollateralReturn, FeeReserve
 from kalshi_cli.sim.core.records import (
     Account,
+    AccountRequest,
     ExchangeError,
     SimOrder,
     SimPosition,
     SimSettlement,
     bad_request,
+    journal,
     own_price,
 )
 from kalshi_cli.sim.core.reference import Reference
@@ -166,19 +168,28 @@ class Ledger:
     def create_account(
         self, *, key_id: str, public_key_pem: str, cash_cents: int, shards: tuple[int, ...] = (0,)
     ) -> Account:
+        """`open_account` of an account given as its terms."""
+        request = AccountRequest(
+            key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents, shards=shards
+        )
+        return self.open_account(request)
+
+    def open_account(self, request: AccountRequest) -> Account:
         """An account with `cash_cents` on each of `shards` (a scenario's participants trade on
         every shard; a person's account starts with its money on shard 0)."""
+        key_id, shards = request.key_id, request.shards
         if key_id in self.by_key:
             raise ExchangeError(409, "account_exists", f"key {key_id} already has an account")
-        if cash_cents < 0:
+        if request.cash_cents < 0:
             raise bad_request("cash_cents must not be negative")
-        more = {} if shards == (0,) else {"shards": list(shards)}
-        now = self._ref.log(
-            "account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents, **more
-        )
-        cash = Decimal(cash_cents) / 100
+        now = self._ref.log("account", **journal(request))
+        cash = Decimal(request.cash_cents) / 100
         account = Account(
-            self._ref.new_id(), key_id, public_key_pem, cash_cents * len(shards), cash * len(shards)
+            self._ref.new_id(),
+            key_id,
+            request.public_key_pem,
+            request.cash_cents * len(shards),
+            cash * len(shards),
         )
         state = self.states[account.account_id] = AccountState(account, ZERO, now)
         state.cash = dict.fromkeys(shards, cash)

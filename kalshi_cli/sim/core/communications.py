@@ -17,10 +17,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import msgspec
+
 from kalshi_cli.sim.core.records import (
     ExchangeError,
     PlaceRequest,
     bad_request,
+    from_journal,
+    journal,
     ledger_id,
     not_found,
 )
@@ -91,6 +95,32 @@ class SimQuote:
     subaccount: int = 0  # the maker's subaccount whose ledger trades it
 
 
+class RfqRequest(msgspec.Struct, frozen=True):
+    """The terms of an RFQ (`CreateRFQRequest`) as `create_rfq` checks them and the journal writes
+    and replays them; `subaccount` is the creator's whose ledger trades it."""
+
+    market_ticker: str
+    contracts: Decimal | None
+    target_cost: Decimal | None
+    rest_remainder: bool
+    replace_existing: bool = False
+    obscure_creator_id: bool = False
+    target_cost_excludes_fees: bool = False
+    subaccount: int = 0
+
+
+class QuoteRequest(msgspec.Struct, frozen=True):
+    """The terms of a quote (`CreateQuoteRequest`) as `create_quote` checks them and the journal
+    writes and replays them; `subaccount` is the maker's whose ledger trades it."""
+
+    rfq_id: str
+    yes_bid: Decimal
+    no_bid: Decimal
+    rest_remainder: bool
+    post_only: bool = False
+    subaccount: int = 0
+
+
 @dataclass
 class CommsNotice:
     """One `communications` message: `kind` is its asyncapi `type` (rfq_created, rfq_deleted,
@@ -117,14 +147,6 @@ class Core(Protocol):
     desk: OrderDesk
 
     def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
-
-
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _undec(value: str | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
 
 
 def uuid_or_400(value: str, what: str) -> str:
@@ -168,30 +190,21 @@ class Communications:
 
     # RFQs ---------------------------------------------------------------------------------
 
-    def create_rfq(
-        self,
-        account_id: str,
-        *,
-        market_ticker: str,
-        contracts: Decimal | None,
-        target_cost: Decimal | None,
-        rest_remainder: bool,
-        replace_existing: bool = False,
-        obscure_creator_id: bool = False,
-        target_cost_excludes_fees: bool = False,
-        subaccount: int = 0,
-        rfq_id: str | None = None,
-    ) -> SimRfq:
-        """`rfq_id`: given only by the replay of its journal record."""
-        self.exchange.accounts.account(ledger_id(account_id, subaccount))
+    def create_rfq(self, account_id: str, request: RfqRequest, rfq_id: str | None = None) -> SimRfq:
+        """Check, journal and open an RFQ. `rfq_id`: given only by the replay of its journal
+        record."""
+        self.exchange.accounts.account(ledger_id(account_id, request.subaccount))
+        market_ticker = request.market_ticker
         market = self.exchange.reference.markets.get(market_ticker)
         if market is None:
             raise ExchangeError(404, "market_not_found", f"market {market_ticker} not found")
         if market.status != "open":
             raise bad_request(f"{market_ticker} is {market.status}", "market_closed")
-        _check_rfq_size(contracts, target_cost, excludes_fees=target_cost_excludes_fees)
+        _check_rfq_size(
+            request.contracts, request.target_cost, excludes_fees=request.target_cost_excludes_fees
+        )
         mine = [r for r in self.rfqs.values() if r.creator == account_id and r.status == "open"]
-        if replace_existing:  # it closes them all, which a confirmed quote forbids
+        if request.replace_existing:  # it closes them all, which a confirmed quote forbids
             for old in mine:
                 self._refuse_withdrawal(old)
         else:
@@ -202,20 +215,9 @@ class Communications:
             if len(mine) >= MAX_OPEN_RFQS:
                 raise bad_request(f"at most {MAX_OPEN_RFQS} open RFQs at a time", "too_many_rfqs")
         rfq_id = rfq_id or str(uuid.uuid4())
-        with self.exchange.journaled(
-            "rfq_create",
-            account_id=account_id,
-            rfq_id=rfq_id,
-            market_ticker=market_ticker,
-            contracts=_dec(contracts),
-            target_cost=_dec(target_cost),
-            rest_remainder=rest_remainder,
-            replace_existing=replace_existing,
-            obscure_creator_id=obscure_creator_id,
-            target_cost_excludes_fees=target_cost_excludes_fees,
-            subaccount=subaccount,
-        ) as now:
-            if replace_existing:
+        record = journal(request, account_id=account_id, rfq_id=rfq_id)
+        with self.exchange.journaled("rfq_create", **record) as now:
+            if request.replace_existing:
                 for old in mine:
                     self._close(old, "replaced by a new RFQ", now)
             rfq = SimRfq(
@@ -223,14 +225,14 @@ class Communications:
                 account_id,
                 market.ticker,
                 market.event_ticker,
-                contracts,
-                target_cost,
-                rest_remainder,
-                obscure_creator_id,
-                target_cost_excludes_fees,
+                request.contracts,
+                request.target_cost,
+                request.rest_remainder,
+                request.obscure_creator_id,
+                request.target_cost_excludes_fees,
                 now,
                 updated_ts=now,
-                subaccount=subaccount,
+                subaccount=request.subaccount,
             )
             self.rfqs[rfq.rfq_id] = rfq
             self._emit(CommsNotice("rfq_created", None, rfq))
@@ -267,20 +269,13 @@ class Communications:
     # quotes -------------------------------------------------------------------------------
 
     def create_quote(
-        self,
-        account_id: str,
-        *,
-        rfq_id: str,
-        yes_bid: Decimal,
-        no_bid: Decimal,
-        rest_remainder: bool,
-        post_only: bool = False,
-        subaccount: int = 0,
-        quote_id: str | None = None,
+        self, account_id: str, request: QuoteRequest, quote_id: str | None = None
     ) -> SimQuote:
-        """`quote_id`: given only by the replay of its journal record."""
-        self.exchange.accounts.account(ledger_id(account_id, subaccount))
-        rfq = self.rfq(rfq_id)
+        """Check, journal and open a quote, replacing the maker's open one on the RFQ.
+        `quote_id`: given only by the replay of its journal record."""
+        self.exchange.accounts.account(ledger_id(account_id, request.subaccount))
+        rfq = self.rfq(request.rfq_id)
+        yes_bid, no_bid = request.yes_bid, request.no_bid
         if rfq.status != "open":
             raise bad_request("the RFQ is closed", "rfq_closed")
         if rfq.creator == account_id:
@@ -292,17 +287,8 @@ class Communications:
             if price != 0 and not price_on_grid(price, market.price_ranges):
                 raise bad_request(f"{name} is not on the market's grid", "invalid_price")
         quote_id = quote_id or str(uuid.uuid4())
-        with self.exchange.journaled(
-            "quote_create",
-            account_id=account_id,
-            quote_id=quote_id,
-            rfq_id=rfq.rfq_id,
-            yes_bid=str(yes_bid),
-            no_bid=str(no_bid),
-            rest_remainder=rest_remainder,
-            post_only=post_only,
-            subaccount=subaccount,
-        ) as now:
+        record = journal(request, account_id=account_id, quote_id=quote_id)
+        with self.exchange.journaled("quote_create", **record) as now:
             yes_contracts = self._size(rfq, yes_bid, now)
             no_contracts = self._size(rfq, no_bid, now)
             for old in self.quotes.values():
@@ -318,11 +304,11 @@ class Communications:
                     no_bid,
                     yes_contracts,
                     no_contracts,
-                    rest_remainder,
-                    post_only,
+                    request.rest_remainder,
+                    request.post_only,
                     now,
                     updated_ts=now,
-                    subaccount=subaccount,
+                    subaccount=request.subaccount,
                 )
             )
 
@@ -549,34 +535,12 @@ class Communications:
             self.execute(rec["quote_id"], client_order_ids=_executed_ids(rec))
             return
         account_id = rec["account_id"]
-        subaccount = int(rec.get("subaccount", 0))  # absent from older journals
         if op == "rfq_create":
-            contracts, target_cost = _undec(rec["contracts"]), _undec(rec["target_cost"])
-            self.create_rfq(
-                account_id,
-                market_ticker=rec["market_ticker"],
-                contracts=contracts,
-                target_cost=target_cost,
-                rest_remainder=bool(rec["rest_remainder"]),
-                replace_existing=bool(rec["replace_existing"]),
-                obscure_creator_id=bool(rec["obscure_creator_id"]),
-                target_cost_excludes_fees=bool(rec["target_cost_excludes_fees"]),
-                subaccount=subaccount,
-                rfq_id=rec["rfq_id"],
-            )
+            self.create_rfq(account_id, from_journal(RfqRequest, rec), rec["rfq_id"])
         elif op == "rfq_delete":
             self.delete_rfq(account_id, rec["rfq_id"])
         elif op == "quote_create":
-            self.create_quote(
-                account_id,
-                rfq_id=rec["rfq_id"],
-                yes_bid=Decimal(rec["yes_bid"]),
-                no_bid=Decimal(rec["no_bid"]),
-                rest_remainder=bool(rec["rest_remainder"]),
-                post_only=bool(rec["post_only"]),
-                subaccount=subaccount,
-                quote_id=rec["quote_id"],
-            )
+            self.create_quote(account_id, from_journal(QuoteRequest, rec), rec["quote_id"])
         elif op == "quote_delete":
             self.delete_quote(account_id, rec["quote_id"])
         elif op == "quote_accept":

@@ -26,7 +26,11 @@ from kalshi_cli.sim.core.journal import Journal, JournalError, afresh, read_snap
 from kalshi_cli.sim.core.order_groups import SimOrderGroup
 from kalshi_cli.sim.core.records import (
     Account,
+    AccountRequest,
+    AmendRequest,
     ExchangeError,
+    FeeChangeRequest,
+    FeeOverrideChangeRequest,
     PlaceRequest,
     SimEvent,
     SimEventFeeChange,
@@ -38,6 +42,7 @@ from kalshi_cli.sim.core.records import (
     SimSeries,
     SimSettlement,
     SimTrade,
+    from_journal,
 )
 from kalshi_cli.sim.core.reference import market_from_record
 from kalshi_cli.sim.core.shard_transfers import (
@@ -200,11 +205,18 @@ class Exchange:
         reserve of every market of the series is the highest maker rate among its own fees and
         all its changes, so it covers the fills on either side of a change; scheduling a change
         that raises it re-holds the resting orders of the series' markets at the new rate."""
+        request = FeeChangeRequest(
+            series_ticker=series_ticker, fee_type=fee_type, fee_multiplier=str(fee_multiplier),
+            scheduled_ts=float(scheduled_ts),
+        )  # fmt: skip
+        return self.schedule_fees(request)
+
+    def schedule_fees(self, request: FeeChangeRequest) -> SimFeeChange:
+        """`schedule_fee_change` of a change as one value, the one the journal writes and
+        replays."""
         now = self.reference.now()
-        change = self.reference.fees.schedule_fee_change(
-            series_ticker, fee_type, fee_multiplier, scheduled_ts, now
-        )
-        self.accounts.rebuild_reserves(series_ticker, now)
+        change = self.reference.fees.schedule(request, now)
+        self.accounts.rebuild_reserves(request.series_ticker, now)
         return change
 
     def schedule_event_fee_change(
@@ -220,10 +232,17 @@ class Exchange:
         announced on `market_lifecycle_v2` as an `event_fee_update` when it takes effect.
         Resting orders of the event's markets are re-held when the change raises their maker
         reserve."""
+        request = FeeOverrideChangeRequest(
+            event_ticker=event_ticker, fee_type_override=fee_type_override,
+            fee_multiplier_override=fee_multiplier_override, scheduled_ts=float(scheduled_ts),
+        )  # fmt: skip
+        return self.schedule_event_fees(request)
+
+    def schedule_event_fees(self, request: FeeOverrideChangeRequest) -> SimEventFeeChange:
+        """`schedule_event_fee_change` of a change as one value, the one the journal writes and
+        replays."""
         now = self.reference.now()
-        change = self.reference.fees.schedule_event_fee_change(
-            event_ticker, fee_type_override, fee_multiplier_override, scheduled_ts, now
-        )
+        change = self.reference.fees.schedule_event(request, now)
         self.accounts.rebuild_reserves(change.series_ticker, now)
         if change.scheduled_ts <= now:
             self.reference.fees.announce_event_fee(change.id)
@@ -375,43 +394,7 @@ class Exchange:
             self.shard_transfers.adopt(user, made.transfer_id)
 
     def _replay_place(self, rec: dict[str, Any]) -> None:
-        self.desk.place_order(rec["account_id"], PlaceRequest.from_journal(rec))
-
-    def _replay_amend(self, rec: dict[str, Any]) -> None:
-        self.desk.amend_order(
-            rec["account_id"],
-            rec["order_id"],
-            ticker=rec["ticker"],
-            book_side=BookSide(rec["book_side"]),
-            price=Decimal(rec["price"]),
-            count=Decimal(rec["count"]),
-            updated_client_order_id=rec["updated_client_order_id"],
-            expiration_time=rec.get("expiration_time"),
-        )
-
-    def _replay_fee_change(self, rec: dict[str, Any]) -> None:
-        self.schedule_fee_change(
-            rec["series_ticker"],
-            rec["fee_type"],
-            rec["fee_multiplier"],
-            float(rec["scheduled_ts"]),  # unix seconds
-        )
-
-    def _replay_event_fee_change(self, rec: dict[str, Any]) -> None:
-        self.schedule_event_fee_change(
-            rec["event_ticker"],
-            rec["fee_type_override"],
-            rec["fee_multiplier_override"],
-            float(rec["scheduled_ts"]),  # unix seconds
-        )
-
-    def _replay_account(self, rec: dict[str, Any]) -> None:
-        self.accounts.create_account(
-            key_id=rec["key_id"],
-            public_key_pem=rec["public_key_pem"],
-            cash_cents=int(rec["cash_cents"]),
-            shards=tuple(rec.get("shards", (0,))),
-        )
+        self.desk.place_order(rec["account_id"], from_journal(PlaceRequest, rec))
 
     # RFQs and quotes --------------------------------------------------------------------------
 
@@ -451,19 +434,23 @@ def _result(call: Callable[..., SimMarket], rec: dict[str, Any]) -> SimMarket:
 _REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
     "series": lambda ex, rec: ex.reference.add_series(SimSeries(**rec["series"])),
     "event": lambda ex, rec: ex.reference.add_event(SimEvent(**rec["event"])),
-    "fee_change": Exchange._replay_fee_change,
-    "event_fee_change": Exchange._replay_event_fee_change,
+    "fee_change": lambda ex, rec: ex.schedule_fees(from_journal(FeeChangeRequest, rec)),
+    "event_fee_change": lambda ex, rec: ex.schedule_event_fees(
+        from_journal(FeeOverrideChangeRequest, rec)
+    ),
     "market": lambda ex, rec: ex.add_market(market_from_record(rec["market"])),
     "status": lambda ex, rec: ex.settlement.set_market_status(rec["ticker"], rec["status"]),
     # a journal written before a market was determined apart from its settlement: both at once
     "settle": lambda ex, rec: _result(ex.settlement.settle, rec),
     "determine": lambda ex, rec: _result(ex.settlement.determine, rec),
     "pay_out": lambda ex, rec: ex.settlement.pay_out(rec["ticker"]),
-    "account": Exchange._replay_account,
+    "account": lambda ex, rec: ex.accounts.open_account(from_journal(AccountRequest, rec)),
     "place": Exchange._replay_place,
     "cancel": lambda ex, rec: ex.desk.cancel_order(rec["account_id"], rec["order_id"]),
     "cancel_all": lambda ex, rec: ex.desk.cancel_all(rec["account_id"], ticker=rec["ticker"]),
-    "amend": Exchange._replay_amend,
+    "amend": lambda ex, rec: ex.desk.amend(
+        ex.desk.owned_resting(rec["account_id"], rec["order_id"]), from_journal(AmendRequest, rec)
+    ),
     "decrease": lambda ex, rec: ex.desk.cut(ex.history.live[rec["order_id"]], Decimal(rec["cut"])),
     "expire": lambda ex, rec: ex.desk.expire(rec["order_id"]),
     "to_back": lambda ex, rec: ex.desk.to_back_of_queue(rec["account_id"], rec["order_id"]),

@@ -12,7 +12,9 @@ from typing import Any, Protocol, TypeVar
 from kalshi_cli.sim.core.records import (
     EventFeeUpdated,
     ExchangeError,
+    FeeChangeRequest,
     FeeOverride,
+    FeeOverrideChangeRequest,
     Listener,
     SimEvent,
     SimEventFeeChange,
@@ -21,6 +23,7 @@ from kalshi_cli.sim.core.records import (
     SimNotice,
     SimSeries,
     bad_request,
+    journal,
 )
 from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, check_fee_override
 
@@ -179,30 +182,31 @@ class FeeSchedules:
         scheduled_ts: float,
         now: float | None = None,
     ) -> SimFeeChange:
+        """`schedule` of a change given as its terms."""
+        request = FeeChangeRequest(
+            series_ticker=series_ticker, fee_type=fee_type, fee_multiplier=str(fee_multiplier),
+            scheduled_ts=float(scheduled_ts),
+        )  # fmt: skip
+        return self.schedule(request, now)
+
+    def schedule(self, request: FeeChangeRequest, now: float | None = None) -> SimFeeChange:
         """Check, journal (at `now`, the clock's when None) and list a change of a series' fees
         (`Exchange.schedule_fee_change` says what it does to fills and reserves)."""
-        if series_ticker not in self._ref.series:
-            raise ExchangeError(404, "not_found", f"series {series_ticker} not found")
+        if request.series_ticker not in self._ref.series:
+            raise ExchangeError(404, "not_found", f"series {request.series_ticker} not found")
         try:
-            FeeModel.from_api(fee_type, fee_multiplier)
+            FeeModel.from_api(request.fee_type, request.fee_multiplier)
         except FeeModelError as exc:
             raise bad_request(str(exc)) from exc
         change = SimFeeChange(
             self._ref.new_id(),
-            series_ticker,
-            fee_type,
-            str(fee_multiplier),
-            float(scheduled_ts),  # unix seconds
+            request.series_ticker,
+            request.fee_type,
+            request.fee_multiplier,
+            request.scheduled_ts,
         )
-        self._ref.log_at(
-            self._ref.now() if now is None else now,
-            "fee_change",
-            series_ticker=series_ticker,
-            fee_type=fee_type,
-            fee_multiplier=change.fee_multiplier,
-            scheduled_ts=change.scheduled_ts,
-        )
-        _schedule(self._fee_changes, series_ticker, change)
+        self._ref.log_at(self._ref.now() if now is None else now, "fee_change", **journal(request))
+        _schedule(self._fee_changes, request.series_ticker, change)
         return change
 
     def schedule_event_fee_change(
@@ -213,29 +217,34 @@ class FeeSchedules:
         scheduled_ts: float,  # unix seconds
         now: float | None = None,
     ) -> SimEventFeeChange:
+        """`schedule_event` of a change given as its terms."""
+        request = FeeOverrideChangeRequest(
+            event_ticker=event_ticker, fee_type_override=fee_type_override,
+            fee_multiplier_override=fee_multiplier_override, scheduled_ts=float(scheduled_ts),
+        )  # fmt: skip
+        return self.schedule_event(request, now)
+
+    def schedule_event(
+        self, request: FeeOverrideChangeRequest, now: float | None = None
+    ) -> SimEventFeeChange:
         """Check, journal (at `now`, the clock's when None) and list a change of an event's fee
         override (`Exchange.schedule_event_fee_change`)."""
-        event = self._ref.events.get(event_ticker)
+        event = self._ref.events.get(request.event_ticker)
         if event is None:
-            raise ExchangeError(404, "not_found", f"event {event_ticker} not found")
-        check_event_override(fee_type_override, fee_multiplier_override)
+            raise ExchangeError(404, "not_found", f"event {request.event_ticker} not found")
+        check_event_override(request.fee_type_override, request.fee_multiplier_override)
         change = SimEventFeeChange(
             self._ref.new_id(),
-            event_ticker,
+            request.event_ticker,
             event.series_ticker,
-            fee_type_override,
-            fee_multiplier_override,
-            float(scheduled_ts),  # unix seconds
+            request.fee_type_override,
+            request.fee_multiplier_override,
+            request.scheduled_ts,
         )
         self._ref.log_at(
-            self._ref.now() if now is None else now,
-            "event_fee_change",
-            event_ticker=event_ticker,
-            fee_type_override=fee_type_override,
-            fee_multiplier_override=fee_multiplier_override,
-            scheduled_ts=change.scheduled_ts,
+            self._ref.now() if now is None else now, "event_fee_change", **journal(request)
         )
-        _schedule(self._event_fee_changes, event_ticker, change)
+        _schedule(self._event_fee_changes, request.event_ticker, change)
         return change
 
     def announce_event_fee(self, change_id: str) -> None:

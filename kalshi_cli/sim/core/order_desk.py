@@ -11,12 +11,15 @@ import heapq
 from collections.abc import Sequence
 from decimal import Decimal
 
+import msgspec
+
 from kalshi_cli.sim.core.account_state import AccountState
 from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.history import History
 from kalshi_cli.sim.core.matching import MatchingEngine
 from kalshi_cli.sim.core.order_groups import OrderGroups
 from kalshi_cli.sim.core.records import (
+    AmendRequest,
     ExchangeError,
     OrderChanged,
     PlaceRequest,
@@ -25,6 +28,7 @@ from kalshi_cli.sim.core.records import (
     SimOrder,
     bad_request,
     copy_order,
+    journal,
     keeps_place,
     not_found,
 )
@@ -129,7 +133,8 @@ class OrderDesk:
         order_id, number = self._ref.numbered_id()
         coid = client_order_id if client_order_id is not None else order_id
         if self._ref.live_journal is not None:
-            self._ref.log_at(now, "place", account_id=account_id, **request.journal(coid))
+            record = msgspec.structs.replace(request, client_order_id=coid)
+            self._ref.log_at(now, "place", **journal(record, account_id=account_id))
         order = SimOrder(  # positional (the hot path): the fields in records.SimOrder's order
             order_id,
             account_id,
@@ -283,19 +288,28 @@ class OrderDesk:
     ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
         """`amend_order` of an order its caller read (`owned_resting`) and may have looked at
         first (the venue: whether it keeps its place), so the order is read once."""
+        request = AmendRequest(
+            ticker=ticker, book_side=book_side, price=price, count=count,
+            updated_client_order_id=updated_client_order_id, expiration_time=expiration_time,
+        )  # fmt: skip
+        return self.amend(order, request)
+
+    def amend(
+        self, order: SimOrder, request: AmendRequest
+    ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
+        """`amend_resting` of its terms as one value, the one the journal writes and replays."""
         _require_resting(order)  # what the caller did since may have ended it
         account_id, order_id = order.account_id, order.order_id
         acct = self._ledger.states[account_id]
-        self._check_amend(
-            acct, order, ticker=ticker, book_side=book_side, price=price, count=count,
-            client_order_id=updated_client_order_id,
-        )  # fmt: skip
+        self._check_amend(acct, order, request)
+        ticker, price, count = request.ticker, request.price, request.count
+        expiration_time, new_coid = request.expiration_time, request.updated_client_order_id
         now = self._ref.now()
         if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
             raise bad_request("expiration_time must be 0 or in the future")
         new_remaining = count - order.fill_count
         keeps = keeps_place(order, price, count)
-        buy_yes = book_side is BookSide.BID
+        buy_yes = request.book_side is BookSide.BID
         own = price if buy_yes else ONE - price
         plan = None
         if not keeps:
@@ -313,21 +327,12 @@ class OrderDesk:
             )
         if self._ref.live_journal is not None:
             self._ref.log_at(
-                now,
-                "amend",
-                account_id=account_id,
-                order_id=order_id,
-                ticker=ticker,
-                book_side=book_side.value,
-                price=str(price),
-                count=str(count),
-                updated_client_order_id=updated_client_order_id,
-                expiration_time=expiration_time,
+                now, "amend", **journal(request, account_id=account_id, order_id=order_id)
             )
         old = copy_order(order)
-        if updated_client_order_id is not None and updated_client_order_id != order.client_order_id:
-            acct.client_ids.add(updated_client_order_id)
-            order.client_order_id = updated_client_order_id
+        if new_coid is not None and new_coid != order.client_order_id:
+            acct.client_ids.add(new_coid)
+            order.client_order_id = new_coid
         if expiration_time is not None:
             order.expiration_time = expiration_time or None
         fills: list[SimFill] = []
@@ -350,20 +355,12 @@ class OrderDesk:
             self._ref.emit(OrderChanged(copy_order(order)))
         return old, copy_order(order), fills
 
-    def _check_amend(
-        self,
-        acct: AccountState,
-        order: SimOrder,
-        *,
-        ticker: str,
-        book_side: BookSide,
-        price: Decimal,
-        count: Decimal,
-        client_order_id: str | None,
-    ) -> None:
+    def _check_amend(self, acct: AccountState, order: SimOrder, request: AmendRequest) -> None:
         """An amend names its order's market and side, a valid price and a count above what
         has filled, and no client order id another order of the account holds."""
-        if ticker != order.ticker or book_side is not order.book_side:
+        ticker, price, count = request.ticker, request.price, request.count
+        client_order_id = request.updated_client_order_id
+        if ticker != order.ticker or request.book_side is not order.book_side:
             raise bad_request("ticker and side must match the order being amended")
         market = self._ref.market(ticker)
         self._ref.require_open(market)

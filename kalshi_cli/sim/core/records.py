@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -50,6 +50,31 @@ def not_found() -> ExchangeError:
     """Kalshi's 404 for an order: the same bytes whether it was cancelled, executed, never
     existed or belongs to someone else, so the answer reveals nothing."""
     return ExchangeError(404, "not_found", "not found")
+
+
+# A journaled input whose terms are the fields of one msgspec Struct (`PlaceRequest`,
+# `AmendRequest`, ...): its record is written from them (`journal`) and a replay reads the
+# same type back (`from_journal`), so a term is named once, by its type, and a term added to it
+# is written and replayed alike.
+Request = TypeVar("Request", bound=msgspec.Struct)
+
+
+def journal(request: msgspec.Struct, **names: Any) -> dict[str, Any]:
+    """A journaled input's record fields: `names` first (whose input it is, what it names), then
+    its terms in order, enums as their values and decimals as their text; a type that omits its
+    defaults leaves out every term equal to its default."""
+    terms: dict[str, Any] = msgspec.to_builtins(request)
+    if request.__struct_config__.omit_defaults:  # msgspec omits a tuple only when it is the default
+        for term in msgspec.structs.fields(request):
+            if getattr(request, term.name) == term.default:
+                terms.pop(term.name, None)
+    return {**names, **terms}
+
+
+def from_journal(kind: type[Request], rec: dict[str, Any]) -> Request:
+    """The input of type `kind` a record holds (`journal`); a record older than a term
+    reads it as its default."""
+    return msgspec.convert(rec, kind, strict=False)
 
 
 @dataclass
@@ -129,6 +154,26 @@ class SimEventFeeChange:
     series_ticker: str
     fee_type_override: str | None
     fee_multiplier_override: str | None  # a decimal string (kept as text for the journal)
+    scheduled_ts: float  # unix seconds
+
+
+class FeeChangeRequest(msgspec.Struct, frozen=True):
+    """A change of a series' fees as it is scheduled and journaled (`SimFeeChange` without the
+    id the exchange gives it)."""
+
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: str  # a decimal string
+    scheduled_ts: float  # unix seconds
+
+
+class FeeOverrideChangeRequest(msgspec.Struct, frozen=True):
+    """A change of an event's fee override as it is scheduled and journaled
+    (`SimEventFeeChange` without its id and the event's series)."""
+
+    event_ticker: str
+    fee_type_override: str | None
+    fee_multiplier_override: str | None  # a decimal string
     scheduled_ts: float  # unix seconds
 
 
@@ -287,6 +332,16 @@ class Account:
     balance: Decimal = Decimal(0)  # the same, floored to $0.0001 (balance_dollars)
 
 
+class AccountRequest(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The terms of an account as the ledger opens it and the journal writes and replays them:
+    `cash_cents` on each of `shards` (written only when not shard 0 alone, as before shards)."""
+
+    key_id: str
+    public_key_pem: str
+    cash_cents: int
+    shards: tuple[int, ...] = (0,)
+
+
 class PlaceRequest(msgspec.Struct, frozen=True):
     """One order request as the exchange takes it (the terms of `CreateOrderV2Request`): the
     one value the route parses, the order desk checks and places, the participants and RFQs
@@ -305,19 +360,18 @@ class PlaceRequest(msgspec.Struct, frozen=True):
     cancel_order_on_pause: bool = False
     order_group_id: str | None = None
 
-    def journal(self, client_order_id: str) -> dict[str, Any]:
-        """The journal's `place` record of it, its id the one the order got: its fields in
-        order, enums as their values and decimals as their text."""
-        record: dict[str, Any] = msgspec.to_builtins(
-            msgspec.structs.replace(self, client_order_id=client_order_id)
-        )
-        return record
 
-    @classmethod
-    def from_journal(cls, rec: dict[str, Any]) -> PlaceRequest:
-        """The request a `place` record wrote (`journal`); records older than a field read it
-        as not sent."""
-        return msgspec.convert(rec, cls, strict=False)
+class AmendRequest(msgspec.Struct, frozen=True):
+    """The terms of an amend (`AmendOrderRequest`) as the order desk checks and applies them and
+    the journal writes and replays. `count` is the new total (filled + to rest);
+    `expiration_time` None keeps the expiry, 0 removes it."""
+
+    ticker: str
+    book_side: BookSide
+    price: Decimal  # the YES price
+    count: Decimal
+    updated_client_order_id: str | None = None
+    expiration_time: int | None = None  # unix seconds
 
 
 @dataclass

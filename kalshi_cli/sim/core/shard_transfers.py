@@ -37,9 +37,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import msgspec
+
 from kalshi_cli.sim.core.account_state import floor_cents
 from kalshi_cli.sim.core.accounts import Ledger
-from kalshi_cli.sim.core.records import bad_request, ledger_id
+from kalshi_cli.sim.core.records import bad_request, from_journal, journal, ledger_id
 from kalshi_cli.sim.core.reference import Reference, check_shard
 from kalshi_cli.sim.core.subaccounts import Subaccounts, require_available
 
@@ -103,6 +105,17 @@ class ShardTransferBook:
     rebalanced_ts: float = 0.0  # unix seconds
 
 
+class ShardTransferRequest(msgspec.Struct, frozen=True):
+    """The terms of an intra-exchange transfer (`IntraExchangeInstanceTransferRequest`) as `make`
+    checks them and the journal writes and replays them."""
+
+    source_subaccount: int
+    destination_subaccount: int
+    source_shard: int
+    destination_shard: int
+    amount_centicents: int  # the spec's unit: 10 is $0.001
+
+
 Step = tuple[str, int, str, int]  # (from ledger, its shard, to ledger, its shard)
 
 
@@ -127,47 +140,51 @@ class ShardTransfers:
         destination_shard: int,
         amount_centicents: int,
     ) -> SimShardTransfer:
+        """`make` of a transfer given as its terms."""
+        request = ShardTransferRequest(
+            source_subaccount=source_subaccount, destination_subaccount=destination_subaccount,
+            source_shard=source_shard, destination_shard=destination_shard,
+            amount_centicents=amount_centicents,
+        )  # fmt: skip
+        return self.make(user, request)
+
+    def make(self, user: str, request: ShardTransferRequest) -> SimShardTransfer:
         """Make a transfer of `amount_centicents` (the spec's unit), checked now: the
         subaccounts and shards exist, the source has the amount available. One within a shard
         is a subaccount transfer, made and complete, and moves whole cents, as those do."""
-        for number in (source_subaccount, destination_subaccount):
+        source_sub, source_shard = request.source_subaccount, request.source_shard
+        destination_sub, destination_shard = (
+            request.destination_subaccount,
+            request.destination_shard,
+        )
+        for number in (source_sub, destination_sub):
             self._subaccounts.subaccount_ledger(user, number)
         for shard in (source_shard, destination_shard):
             check_shard(self._ref, shard)
-        if amount_centicents <= 0:
+        if request.amount_centicents <= 0:
             raise bad_request("amount must be positive")
         if source_shard == destination_shard:
-            cents, rest = divmod(amount_centicents, CENTICENTS_PER_CENT)
+            cents, rest = divmod(request.amount_centicents, CENTICENTS_PER_CENT)
             if rest:
                 raise bad_request(
                     "a transfer within a shard is a subaccount transfer, which moves whole "
                     "cents: amount must be a multiple of 100 centi-cents"
                 )
-            return self._within_shard(
-                user, source_subaccount, destination_subaccount, source_shard, cents
-            )
-        source = self._ledger.acct(ledger_id(user, source_subaccount))
-        amount = Decimal(amount_centicents) / CENTICENTS_PER_DOLLAR
-        require_available(source, source_subaccount, source_shard, amount)
-        now = self._ref.log(
-            "shard_transfer",
-            account_id=user,
-            source_subaccount=source_subaccount,
-            destination_subaccount=destination_subaccount,
-            source_shard=source_shard,
-            destination_shard=destination_shard,
-            amount_centicents=amount_centicents,
-        )
+            return self._within_shard(user, source_sub, destination_sub, source_shard, cents)
+        source = self._ledger.acct(ledger_id(user, source_sub))
+        amount = Decimal(request.amount_centicents) / CENTICENTS_PER_DOLLAR
+        require_available(source, source_sub, source_shard, amount)
+        now = self._ref.log("shard_transfer", **journal(request, account_id=user))
         made = SimShardTransfer(
             self._ref.new_id(),
             user,
-            source_subaccount,
-            destination_subaccount,
+            source_sub,
+            destination_sub,
             source_shard,
             destination_shard,
             now,
             now + self.delay_s,
-            amount_centicents=amount_centicents,
+            amount_centicents=request.amount_centicents,
         )
         self.book.by_user.setdefault(user, []).append(made)
         self.book.pending.append(made)
@@ -353,14 +370,9 @@ class ShardTransfers:
     def replay(self, rec: dict[str, Any]) -> bool:
         """Apply a journal record of this part; False when the record is not one of them."""
         if rec["op"] == "shard_transfer":
-            self.start(
-                rec["account_id"],
-                source_subaccount=int(rec["source_subaccount"]),
-                destination_subaccount=int(rec["destination_subaccount"]),
-                source_shard=int(rec["source_shard"]),
-                destination_shard=int(rec["destination_shard"]),
-                amount_centicents=_centicents(rec),
-            )
+            # a record written before transfers kept the spec's unit holds whole cents
+            terms = {**rec, "amount_centicents": _centicents(rec)}
+            self.make(rec["account_id"], from_journal(ShardTransferRequest, terms))
             return True
         if rec["op"] == "shard_transfer_run":
             self.run(rec["transfer_id"], int(rec["fail_step"]))

@@ -11,9 +11,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import msgspec
+
 from kalshi_cli.sim.core.account_state import AccountState
 from kalshi_cli.sim.core.accounts import Ledger
-from kalshi_cli.sim.core.records import Account, ExchangeError, bad_request, ledger_id
+from kalshi_cli.sim.core.records import (
+    Account,
+    ExchangeError,
+    bad_request,
+    from_journal,
+    journal,
+    ledger_id,
+)
 from kalshi_cli.sim.core.reference import Reference, check_shard
 from kalshi_cli.vocabulary.request_ranges import SUBACCOUNT_MAX
 from kalshi_cli.vocabulary.units import ZERO
@@ -52,6 +61,28 @@ class SimTransfer:
     amount_cents: int
     created_ts: float  # unix seconds
     exchange_index: int = 0  # the shard whose balances it moved money between
+
+
+class TransferRequest(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The terms of a transfer between two subaccounts as `move` checks them and the journal
+    writes and replays them (a transfer on shard 0 is written without its `exchange_index`, as
+    before shards were kept apart)."""
+
+    client_transfer_id: str
+    from_subaccount: int
+    to_subaccount: int
+    amount_cents: int
+    exchange_index: int = 0  # the shard whose balances it moves money between
+
+
+class ApiKeyRequest(msgspec.Struct, frozen=True):
+    """The terms of an API key as `add_key` checks them and the journal writes and replays
+    them."""
+
+    name: str
+    public_key_pem: str
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    subaccount: int | None = None  # restricted to this subaccount when set
 
 
 @dataclass(frozen=True)
@@ -139,52 +170,52 @@ class Subaccounts:
         amount_cents: int,
         exchange_index: int = 0,
     ) -> SimTransfer:
-        """Move `amount_cents` between two subaccounts' balances on shard `exchange_index`."""
+        """`move` of a transfer given as its terms."""
+        request = TransferRequest(
+            client_transfer_id=client_transfer_id, from_subaccount=from_subaccount,
+            to_subaccount=to_subaccount, amount_cents=amount_cents, exchange_index=exchange_index,
+        )  # fmt: skip
+        return self.move(user, request)
+
+    def move(self, user: str, request: TransferRequest) -> SimTransfer:
+        """Move `amount_cents` between two subaccounts' balances on shard `exchange_index`; a
+        `client_transfer_id` used before answers the transfer it made, when the terms match."""
         accounts = self._user(user)
-        earlier = accounts.by_client_id.get(client_transfer_id)
+        earlier = accounts.by_client_id.get(request.client_transfer_id)
         if earlier is not None:
-            if (
-                earlier.from_subaccount,
-                earlier.to_subaccount,
-                earlier.amount_cents,
-                earlier.exchange_index,
-            ) != (from_subaccount, to_subaccount, amount_cents, exchange_index):
+            if _request_of(earlier) != request:
                 raise bad_request(
-                    f"client_transfer_id {client_transfer_id} was used for another transfer"
+                    f"client_transfer_id {request.client_transfer_id} was used for another transfer"
                 )
             return earlier
-        source = self._ledger.acct(self.subaccount_ledger(user, from_subaccount))
-        target = self._ledger.acct(self.subaccount_ledger(user, to_subaccount))
-        if from_subaccount == to_subaccount:
-            raise bad_request("a transfer needs two subaccounts")
-        if amount_cents <= 0:
-            raise bad_request("amount_cents must be positive")
-        check_shard(self._ref, exchange_index)
-        require_available(source, from_subaccount, exchange_index, Decimal(amount_cents) / 100)
-        shard = {"exchange_index": exchange_index} if exchange_index else {}
-        now = self._ref.log(
-            "transfer",
-            account_id=user,
-            client_transfer_id=client_transfer_id,
-            from_subaccount=from_subaccount,
-            to_subaccount=to_subaccount,
-            amount_cents=amount_cents,
-            **shard,
+        source_n, target_n, shard = (
+            request.from_subaccount,
+            request.to_subaccount,
+            request.exchange_index,
         )
-        amount = Decimal(amount_cents) / 100
-        source.move(exchange_index, -amount, now)
-        target.move(exchange_index, amount, now)
+        source = self._ledger.acct(self.subaccount_ledger(user, source_n))
+        target = self._ledger.acct(self.subaccount_ledger(user, target_n))
+        if source_n == target_n:
+            raise bad_request("a transfer needs two subaccounts")
+        if request.amount_cents <= 0:
+            raise bad_request("amount_cents must be positive")
+        check_shard(self._ref, shard)
+        amount = Decimal(request.amount_cents) / 100
+        require_available(source, source_n, shard, amount)
+        now = self._ref.log("transfer", **journal(request, account_id=user))
+        source.move(shard, -amount, now)
+        target.move(shard, amount, now)
         made = SimTransfer(
             self._ref.new_id(),
-            client_transfer_id,
-            from_subaccount,
-            to_subaccount,
-            amount_cents,
+            request.client_transfer_id,
+            source_n,
+            target_n,
+            request.amount_cents,
             now,
-            exchange_index,
+            shard,
         )
         accounts.transfers.append(made)
-        accounts.by_client_id[client_transfer_id] = made
+        accounts.by_client_id[request.client_transfer_id] = made
         return made
 
     def transfers(self, user: str) -> list[SimTransfer]:
@@ -249,29 +280,31 @@ class Subaccounts:
         scopes: tuple[str, ...] = DEFAULT_SCOPES,
         subaccount: int | None = None,
     ) -> SimApiKey:
+        """`add_key` of a key given as its terms."""
+        request = ApiKeyRequest(
+            name=name, public_key_pem=public_key_pem, scopes=scopes, subaccount=subaccount
+        )
+        return self.add_key(user, request)
+
+    def add_key(self, user: str, request: ApiKeyRequest) -> SimApiKey:
         """Register a public key (PEM, already checked by the caller) for `user`. Its id comes
         from the exchange's one id counter, as an order's does, live and in a replay alike: an
         id made only live would shift every later id a replay makes (the orders a journal
         names), and the journal would no longer replay."""
         self._ledger.acct(user)
+        scopes = tuple(request.scopes)
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
             raise bad_request(f"unknown scope {unknown[0]!r}")
         if "write" in scopes and "read" not in scopes:
             raise bad_request("a key with the write scope needs the read scope too")
-        if subaccount is not None:
-            self.subaccount_ledger(user, subaccount)
+        if request.subaccount is not None:
+            self.subaccount_ledger(user, request.subaccount)
         new_id = self._ref.new_id()
-        self._ref.log(
-            "api_key",
-            account_id=user,
-            key_id=new_id,
-            name=name,
-            public_key_pem=public_key_pem,
-            scopes=list(scopes),
-            subaccount=subaccount,
+        self._ref.log("api_key", **journal(request, account_id=user, key_id=new_id))
+        key = SimApiKey(
+            new_id, user, request.name, request.public_key_pem, scopes, request.subaccount
         )
-        key = SimApiKey(new_id, user, name, public_key_pem, tuple(scopes), subaccount)
         self.keyring.added[new_id] = key
         return key
 
@@ -292,24 +325,11 @@ class Subaccounts:
         if op == "subaccount":
             self.create_subaccount(user)
         elif op == "transfer":
-            self.transfer(
-                user,
-                client_transfer_id=rec["client_transfer_id"],
-                from_subaccount=int(rec["from_subaccount"]),
-                to_subaccount=int(rec["to_subaccount"]),
-                amount_cents=int(rec["amount_cents"]),
-                exchange_index=int(rec.get("exchange_index", 0)),
-            )
+            self.move(user, from_journal(TransferRequest, rec))
         elif op == "netting":
             self.set_netting(user, int(rec["subaccount"]), bool(rec["enabled"]))
         elif op == "api_key":
-            key = self.add_api_key(
-                user,
-                name=rec["name"],
-                public_key_pem=rec["public_key_pem"],
-                scopes=tuple(rec["scopes"]),
-                subaccount=rec["subaccount"],
-            )
+            key = self.add_key(user, from_journal(ApiKeyRequest, rec))
             if key.api_key_id != rec["key_id"]:
                 raise ExchangeError(
                     500, "internal_server_error", f"key {rec['key_id']} replays as {key.api_key_id}"
@@ -319,3 +339,12 @@ class Subaccounts:
         else:
             return False
         return True
+
+
+def _request_of(made: SimTransfer) -> TransferRequest:
+    """The terms a transfer was made with (to compare a retry's with)."""
+    return TransferRequest(
+        client_transfer_id=made.client_transfer_id, from_subaccount=made.from_subaccount,
+        to_subaccount=made.to_subaccount, amount_cents=made.amount_cents,
+        exchange_index=made.exchange_index,
+    )  # fmt: skip

@@ -12,6 +12,8 @@ from typing import Any
 from kalshi_cli.sim.core.communications import (
     CommsNotice,
     Communications,
+    QuoteRequest,
+    RfqRequest,
     SimQuote,
     SimRfq,
     uuid_or_400,
@@ -236,8 +238,7 @@ def handle_create_rfq(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     centi = body.get("target_cost_centi_cents")
     if target is None and centi is not None:
         target = Decimal(centi) / 10_000
-    rfq = comms(state).create_rfq(
-        ctx.account_id,
+    request = RfqRequest(
         market_ticker=ticker,
         contracts=contracts,
         target_cost=target,
@@ -247,6 +248,7 @@ def handle_create_rfq(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         target_cost_excludes_fees=field_bool(body, "target_cost_excludes_fees"),
         subaccount=subaccount,
     )
+    rfq = comms(state).create_rfq(ctx.account_id, request)
     return 201, {"id": rfq.rfq_id}
 
 
@@ -295,8 +297,7 @@ def handle_create_quote(state: SimState, ctx: RequestContext) -> tuple[int, Json
     subaccount = _subaccount(state, ctx)
     rfq_id = field_req(body, "rfq_id")
     rest_remainder = field_bool(body, "rest_remainder", required=True)
-    quote = comms(state).create_quote(
-        ctx.account_id,
+    request = QuoteRequest(
         rfq_id=rfq_id,
         yes_bid=_price(body, "yes_bid"),
         no_bid=_price(body, "no_bid"),
@@ -304,6 +305,7 @@ def handle_create_quote(state: SimState, ctx: RequestContext) -> tuple[int, Json
         post_only=field_bool(body, "post_only"),
         subaccount=subaccount,
     )
+    quote = comms(state).create_quote(ctx.account_id, request)
     return 201, {"id": quote.quote_id}
 
 
