@@ -114,16 +114,16 @@ def test_a_replacement_spends_its_new_cost_less_what_the_order_it_replaces_held(
     account.sent(bid(count="3", replaces=("o-1",)), views.__getitem__)
     assert available(account.reads) == D("97.00")
     # its cancels answered first, the order gone from the view: they gave back what it held
-    account.freed(T, D("2.00"))
+    account.freed(T, D("2.00"), engine.clock.monotonic())
     assert available(account.reads) == D("99.00")
     account.sent(bid(replaces=("o-1",)), PositionView)
     assert available(account.reads) == D("94.00")
 
 
 def test_what_a_cancel_gave_back_is_spendable_and_a_read_sent_after_it_shows_it_once():
-    """An order of $5.00 sent at 1.0 and $3.00 of it given back by a cancel at 2.0: $98 left. A
-    read sent at 1.5 shows the order, not the cancel, which still counts; one sent after both
-    shows both: nothing is given back twice."""
+    """An order of $5.00 sent at 1.0 and $3.00 of it given back by a cancel sent at 2.0: $98
+    left. A read sent at 1.5 shows the order, not the cancel, which still counts; one sent after
+    both shows both: nothing is given back twice."""
     start = reads()
     start.sent(T, D("5.00"), 1.0)
     start.freed(T, D("3.00"), 2.0)

@@ -69,12 +69,13 @@ class Cancels:
         ticker: str,
         order_ids: Iterable[str],
         reason: str,
-        then: Callable[[bool, Decimal], None] | None = None,
+        then: Callable[[bool, Decimal, float], None] | None = None,
     ) -> None:
         """Cancel each order, one after the other, off the deciding path
-        (runner/execution/dispatch.py); `then` is told whether every one went, and what those
-        that went gave back (`booked_cancelled`), once all are booked (the market takes no
-        decision until then)."""
+        (runner/execution/dispatch.py); `then` is told whether every one went, what those that
+        went gave back (`booked_cancelled`) and when the first of them left (the exchange may
+        free it from then on, so a balance read sent since may show it), once all are booked
+        (the market takes no decision until then)."""
         ids = tuple(order_ids)
         orders, stamp = self._client.orders, self._guard.stamp
 
@@ -82,7 +83,8 @@ class Cancels:
             results = answer.get()
             freed = [self._booked(ticker, i, reason, r) for i, r in zip(ids, results, strict=True)]
             if then is not None:
-                then(None not in freed, sum((f for f in freed if f is not None), start=ZERO))
+                gave = sum((f for f in freed if f is not None), start=ZERO)
+                then(None not in freed, gave, min(r.sent_at for r in results))
 
         self.dispatch.send(
             (ticker,), lambda: [_cancel(orders, i, ticker, stamp) for i in ids], booked

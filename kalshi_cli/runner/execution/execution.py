@@ -162,12 +162,12 @@ class LoopExecutor:
         answered = self.outbox.replacing_until(intent)
         slot = self._risk.record_sent()
 
-        def replaced(ok: bool, freed: Decimal) -> None:
+        def replaced(ok: bool, freed: Decimal, sent_at: float) -> None:
             # the cancels are booked, and what they gave back is spendable on the shard again,
             # whether the replacement goes or not: the replacement goes only if every replaced
             # order went, and the loop has not withdrawn its market's quotes since it was decided
             answered()
-            self._account.freed(intent.ticker, freed)
+            self._account.freed(intent.ticker, freed, sent_at)
             why = self._since_decided(intent) if ok else "a replaced order could not be cancelled"
             if why is not None:
                 self._risk.give_back(slot)

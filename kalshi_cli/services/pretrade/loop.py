@@ -113,9 +113,12 @@ class LoopReads:
         self._spent[shard] = self._spent.get(shard, ZERO) + cost
 
     def freed(self, ticker: str, amount: Decimal, at: float) -> None:
-        """A cancel of the loop's in `ticker`, answered at `at`, gave `amount` back on its shard
-        (the exchange frees it as it cancels): spendable again from now, as a read sent after
-        it would show, whether the order was sent since the last read or before it."""
+        """A cancel of the loop's in `ticker`, sent at `at`, gave `amount` back on its shard:
+        spendable again from now, whether the order was sent since the last read or before it,
+        until a balance read sent after the cancel went. The exchange frees it somewhere between
+        the cancel's sending and its answer, so such a read may show it; given back again on top
+        of that read, it would be spent twice (one that did not show it leaves the shard short
+        of it until the next read)."""
         shard = self.shard_of.get(ticker)
         if shard is None or amount <= 0 or shard not in self.shards:
             return
@@ -223,9 +226,10 @@ class LoopAccount:
         cost = self._commits(intent, seen) - self.replaced(intent, seen)
         self.reads.sent(intent.ticker, cost, self._risk.clock.monotonic())
 
-    def freed(self, ticker: str, amount: Decimal) -> None:
-        """The loop's cancels in `ticker` gave `amount` back on its shard (`LoopReads.freed`)."""
-        self.reads.freed(ticker, amount, self._risk.clock.monotonic())
+    def freed(self, ticker: str, amount: Decimal, sent_at: float) -> None:
+        """The loop's cancels in `ticker`, the first sent at `sent_at` (the loop's monotonic
+        clock), gave `amount` back on its shard (`LoopReads.freed`)."""
+        self.reads.freed(ticker, amount, sent_at)
 
     @staticmethod
     def replaced(intent: Intent, seen: PositionView) -> Decimal:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from kalshi_cli.risk.rules import Code
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.execution.shard_rig import on_shards
-from tests.runner.fakes import Rig, another_trader_places, quiet_market_maker
+from tests.runner.fakes import FakeClient, Rig, another_trader_places, quiet_market_maker
 
 # the quiet scenario's books stand still: HOLD's YES ask is 0.62, its best YES bid 0.60
 HOLD = "KXFEDDECISION-SIM-DEC-H0"
@@ -111,3 +112,36 @@ def test_a_requote_whose_quote_filled_in_part_before_its_cancel_counts_what_the_
     denials = rig.loop.executor.denials(past, last_data_at=now)
     assert [v.code for v in denials] == [Code.SHARD_BALANCE]
     assert "the order needs $0.08, shard 2 holds $0.07" in denials[0].detail
+
+
+def test_a_balance_read_sent_while_a_requotes_cancel_was_out_is_not_given_it_back_again(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quoted 20 at $0.40, all the $8 the shard holds, then requoted a cent lower (20 at $0.39,
+    $7.80) by a cancel and a new order; the cancel is answered a second after it went. A
+    balance read sent half-way, which the exchange answered once the cancel had taken the quote
+    off, shows the $8 back on the shard: the tally must not give it back a second time. $0.20
+    is left, as on the exchange, and an order of $1.00 is denied."""
+    rig.loop.executor.amends.enabled = False  # a cancel, then a new order
+    now = rig.clock.wall()
+    assert rig.loop.executor.execute(replace(QUOTE, count=Decimal(20)), last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    cancel, went = FakeClient.cancel_order, []
+
+    def answered_a_second_later(client: FakeClient, order_id: str, **how: Any) -> Any:
+        went.append(rig.clock.monotonic())
+        done = cancel(client, order_id, **how)
+        rig.clock.advance(1.0)
+        return done
+
+    monkeypatch.setattr(FakeClient, "cancel_order", answered_a_second_later)
+    lower = replace(QUOTE, price=Decimal("0.39"), count=Decimal(20), replaces=(resting.order_id,))
+    assert rig.loop.executor.execute(lower, last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    assert (resting.price, resting.remaining) == (Decimal("0.39"), 20)
+    reads = rig.loop.executor._account.reads
+    reads.balances_read({0: Decimal("92"), 2: Decimal("8")}, went[0] + 0.5)
+    more = replace(QUOTE, price=Decimal("0.10"), count=Decimal(10))
+    denials = rig.loop.executor.denials(more, last_data_at=rig.clock.wall())
+    assert [v.code for v in denials] == [Code.SHARD_BALANCE]
+    assert "the order needs $1.00, shard 2 holds $0.20" in denials[0].detail
