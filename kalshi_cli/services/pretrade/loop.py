@@ -239,6 +239,20 @@ class LoopAccount:
             return ZERO
         return resting_cost(seen, intent.replaces)
 
+    def replacing(self, intent: Intent, view: Callable[[str], PositionView]) -> Callable[[], None]:
+        """A new order replacing others, allowed and waiting for their cancels (`view` each
+        market's, where they still rest): what it adds on its shard, its cost less what they
+        hold (as `sent` counts an amend), is spent there until the function returned is called
+        (`LoopReads.apart`), once the cancels are answered: they then give back what they freed
+        (`freed`) and the order, sent, spends its whole cost. The decisions meanwhile count
+        it."""
+        if intent.ticker not in self.reads.shard_of:
+            return lambda: None
+        seen = view(intent.ticker)
+        return self.reads.apart(
+            intent.ticker, self._commits(intent, seen) - self.replaced(intent, seen)
+        )
+
     def held_apart(self, intent: Intent, view: Callable[[str], PositionView]) -> Callable[[], None]:
         """A leg of a set allowed and not sent yet (runner/execution/leg_sets.py): what it would
         commit on its shard is spent there until the function returned is called

@@ -7,6 +7,7 @@ whole shard short."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -16,13 +17,21 @@ from typing import Any
 import pytest
 
 from kalshi_cli.risk.rules import Code
+from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.execution.shard_rig import on_shards
-from tests.runner.fakes import FakeClient, Rig, another_trader_places, quiet_market_maker
+from tests.runner.fakes import (
+    FakeClient,
+    Rig,
+    another_trader_places,
+    quiet_market_maker,
+    swap_decide,
+)
 
 # the quiet scenario's books stand still: HOLD's YES ask is 0.62, its best YES bid 0.60
 HOLD = "KXFEDDECISION-SIM-DEC-H0"
+CUT = "KXFEDDECISION-SIM-DEC-C25"
 QUOTE = Intent(
     HOLD,
     Side.YES,
@@ -145,3 +154,54 @@ def test_a_balance_read_sent_while_a_requotes_cancel_was_out_is_not_given_it_bac
     denials = rig.loop.executor.denials(more, last_data_at=rig.clock.wall())
     assert [v.code for v in denials] == [Code.SHARD_BALANCE]
     assert "the order needs $1.00, shard 2 holds $0.20" in denials[0].detail
+
+
+def test_an_order_judged_while_a_bigger_requotes_cancel_is_out_counts_what_the_requote_adds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the calls on send workers, a quote of 10 at $0.40 ($4.00 of the $8 shard 2 holds)
+    is requoted to 10 at $0.60 ($6.00), by a cancel and then a new order. While the cancel is
+    out, an order in another market of the shard is judged: the requote adds $2.00 once its
+    cancel is answered, so $2.00 is left, not $4.00, and an order of $3.50 is denied (the
+    exchange would hold $9.50 of $8)."""
+    on_shards(monkeypatch, (HOLD, CUT), alone=False)
+    rig = quiet_market_maker(
+        tmp_path, risk={"min_edge": "0", "stop_loss_share": "0"}, send_workers=2
+    )
+    rig.loop.executor.amends.enabled = False  # a cancel, then a new order
+    swap_decide(rig.loop, lambda snap, pos, params: [])  # the test decides
+    executor, now = rig.loop.executor, rig.clock.wall()
+    release = threading.Event()
+    try:
+        rig.step(0.5)  # the loop under way: its market's data fresh, its state read
+        assert executor.execute(replace(QUOTE, count=Decimal(10)), last_data_at=now)
+        assert rig.loop.dispatch.settle(SystemClock(), 30)
+        (resting,) = rig.loop.portfolio.resting(HOLD)
+        cancel, held = FakeClient.cancel_order, threading.Event()
+
+        def held_in_the_network(client: FakeClient, order_id: str, **how: Any) -> Any:
+            held.set()
+            release.wait(30)
+            return cancel(client, order_id, **how)
+
+        monkeypatch.setattr(FakeClient, "cancel_order", held_in_the_network)
+        bigger = replace(
+            QUOTE, price=Decimal("0.60"), count=Decimal(10), replaces=(resting.order_id,)
+        )
+        assert executor.execute(bigger, last_data_at=now)
+        assert held.wait(30), "the requote's cancel is out"
+        other = replace(QUOTE, ticker=CUT, price=Decimal("0.35"), count=Decimal(10))
+        denials = executor.denials(other, last_data_at=now)
+        assert [v.code for v in denials] == [Code.SHARD_BALANCE]
+        assert "the order needs $3.50, shard 2 holds $2.00" in denials[0].detail
+        release.set()
+        while rig.loop.dispatch.in_flight:
+            assert rig.loop.dispatch.settle(SystemClock(), 30)
+        (resting,) = rig.loop.portfolio.resting(HOLD)
+        assert (resting.price, resting.remaining) == (Decimal("0.60"), 10)
+        # the requote's cost counted once: its $6.00 of the $8
+        assert "shard 2 holds $2.00" in executor.denials(other, last_data_at=now)[0].detail
+    finally:
+        release.set()
+        rig.loop.dispatch.close()
+        rig.loop.log.close()
