@@ -146,3 +146,14 @@ def test_a_sets_leg_held_apart_stays_spent_through_a_balance_read_until_given_ba
     give_back()
     give_back()
     assert available(start) == D("100")
+
+
+def test_a_cancel_answered_after_a_read_sent_since_it_went_gives_nothing_back_again():
+    """An order of $5.00 sent at 1.0; its cancel goes at 2.0 and frees $3.00 of it on the
+    exchange. A read sent at 2.5 and booked before the cancel's answer shows both ($98): the
+    answer, booked after it, gives nothing back again."""
+    start = reads()
+    start.sent(T, D("5.00"), 1.0)
+    start.balances_read({0: D(5), 2: D("98")}, 2.5)
+    start.freed(T, D("3.00"), 2.0)
+    assert available(start) == D("98")

@@ -20,6 +20,7 @@ the risk engine's rules over it in the one loop (`RiskEngine.evaluate`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -69,6 +70,8 @@ class LoopReads:
     # which every record reads
     _sent: list[tuple[float, int, Decimal]] = field(default_factory=list)
     _spent: dict[int, Decimal] = field(default_factory=dict)
+    # when the latest balance read booked was sent (the loop's monotonic clock)
+    _read_at: float = -math.inf
     # what the legs of a set allowed and not sent yet may commit, by shard (`apart`): in
     # `_spent` too, and in no balance read, however late
     _apart: dict[int, Decimal] = field(default_factory=dict)
@@ -94,6 +97,7 @@ class LoopReads:
         on. The orders sent before the read are in it; those sent since still spend their
         shard's balance."""
         if sent_at is not None:
+            self._read_at = max(self._read_at, sent_at)
             self._sent = [sent for sent in self._sent if sent[0] >= sent_at]
             self._spent.clear()
             self._spent.update(self._apart)
@@ -118,9 +122,10 @@ class LoopReads:
         until a balance read sent after the cancel went. The exchange frees it somewhere between
         the cancel's sending and its answer, so such a read may show it; given back again on top
         of that read, it would be spent twice (one that did not show it leaves the shard short
-        of it until the next read)."""
+        of it until the next read). A read sent since and booked before the cancel's answer
+        may show it too: nothing is given back then."""
         shard = self.shard_of.get(ticker)
-        if shard is None or amount <= 0 or shard not in self.shards:
+        if shard is None or amount <= 0 or shard not in self.shards or at < self._read_at:
             return
         self._sent.append((at, shard, -amount))
         self._spent[shard] = self._spent.get(shard, ZERO) - amount
