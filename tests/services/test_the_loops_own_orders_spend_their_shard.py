@@ -157,3 +157,18 @@ def test_a_cancel_answered_after_a_read_sent_since_it_went_gives_nothing_back_ag
     start.balances_read({0: D(5), 2: D("98")}, 2.5)
     start.freed(T, D("3.00"), 2.0)
     assert available(start) == D("98")
+
+
+def test_an_amend_past_what_the_position_closes_spends_what_it_opens():
+    """Holding 10 YES, an ask of 10 at $0.70 commits nothing (it sells what is held). Amended to
+    20, the 10 more open NO at $0.30 each: it spends $3.00, not the $3.00 less what the order
+    it changes never held."""
+    engine, *_ = make(RiskLimits())
+    account = LoopAccount(engine, reads())
+    ask = RestingOrder("o-1", Side.YES, Action.SELL, D("0.70"), D(10))
+    views = {T: PositionView(T, position=D(10), resting=(ask,))}
+    more = Intent(
+        T, Side.YES, Action.SELL, D("0.70"), D(20), D("0.40"), "t", "s", replaces=("o-1",)
+    )
+    account.sent(more, views.__getitem__)
+    assert available(account.reads) == D("97.00")

@@ -140,8 +140,9 @@ class Cancels:
     ) -> Decimal:
         """An order the exchange said it cancelled (one DELETE, or an item of a batch), in the
         state file and the view; what the cancel gave back: what the contracts it cancelled
-        held (`held_by`; none for an order the view does not hold, whose terms it does not
-        know), the exchange's as it answers, whatever filled before it landed."""
+        held (`held_by`, against the market's position; none for an order the view does not
+        hold, whose terms it does not know), the exchange's as it answers, whatever filled
+        before it landed."""
         self._counters.cancels += 1
         believed = self._portfolio.orders.get(order_id)
         if believed is not None and reduced_by < believed.remaining:
@@ -149,13 +150,17 @@ class Cancels:
             self.shortfalls += 1
             self._fills.applied.may_have_filled(believed, believed.remaining - reduced_by)
             self._fills.due.set()
+        gave = ZERO
+        if believed is not None:
+            held, _ = self._portfolio.view(ticker).held_at_exchange()
+            gave = held_by(believed.view, reduced_by, held)
         book_cancel(self._store, order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._log.emit(
             "order_cancelled",
             {"ticker": ticker, "order_id": order_id, "reduced_by": reduced_by, "reason": reason},
         )
-        return ZERO if believed is None else held_by(believed.view, reduced_by)
+        return gave
 
     def booked_gone(self, ticker: str, order_id: str) -> None:
         """An order the exchange no longer lists as resting (its group triggered, cancelled by

@@ -19,7 +19,7 @@ import pytest
 from kalshi_cli.risk.rules import Code
 from kalshi_cli.vocabulary.clock import SystemClock
 from kalshi_cli.vocabulary.decisions import Intent
-from kalshi_cli.vocabulary.units import Action, BookSide, Side
+from kalshi_cli.vocabulary.units import Action, BookSide, Side, TimeInForce
 from tests.runner.execution.shard_rig import on_shards
 from tests.runner.fakes import (
     FakeClient,
@@ -205,3 +205,42 @@ def test_an_order_judged_while_a_bigger_requotes_cancel_is_out_counts_what_the_r
         release.set()
         rig.loop.dispatch.close()
         rig.loop.log.close()
+
+
+@pytest.mark.parametrize("amends", [True, False], ids=["amended", "cancelled-and-sent"])
+def test_a_requote_of_an_order_that_closes_the_position_gives_back_nothing_it_did_not_hold(
+    rig: Rig, amends: bool
+) -> None:
+    """Holding 10 YES it bought, the loop asks 10 at $0.70: selling what it holds, the order
+    commits nothing on the shard (the exchange holds nothing for it). Requoted a cent lower,
+    its cancel or amend gives nothing back either: the shard's $8 (as read after the buy) are
+    still $8, and a bid of $8.50 is denied."""
+    rig.loop.executor.amends.enabled = amends
+    swap_decide(rig.loop, lambda snap, pos, params: [])  # the test decides
+    now = rig.clock.wall()
+    buy = replace(
+        QUOTE, price=Decimal("0.62"), count=Decimal(10), post_only=False,
+        time_in_force=TimeInForce.IOC,
+    )  # fmt: skip
+    assert rig.loop.executor.execute(buy, last_data_at=now)
+    rig.step(0.1)
+    assert rig.loop.portfolio.view(HOLD).position == 10
+    reads = rig.loop.executor._account.reads
+    reads.balances_read({0: Decimal("92"), 2: Decimal("8")}, rig.clock.monotonic())
+    ask = replace(
+        QUOTE,
+        action=Action.SELL,
+        price=Decimal("0.70"),
+        count=Decimal(10),
+        model_fair=Decimal("0.5"),
+    )
+    assert rig.loop.executor.execute(ask, last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    lower = replace(ask, price=Decimal("0.69"), replaces=(resting.order_id,))
+    assert rig.loop.executor.execute(lower, last_data_at=now)
+    (resting,) = rig.loop.portfolio.resting(HOLD)
+    assert (resting.price, resting.remaining) == (Decimal("0.69"), 10)
+    bid = replace(QUOTE, price=Decimal("0.50"), count=Decimal(17))
+    denials = rig.loop.executor.denials(bid, last_data_at=now)
+    assert [v.code for v in denials] == [Code.SHARD_BALANCE]
+    assert "the order needs $8.50, shard 2 holds $8.00" in denials[0].detail
