@@ -605,17 +605,22 @@ def opening_cost(intent: Intent, view: PositionView) -> Decimal:
 
 
 def resting_cost(view: PositionView, order_ids: Sequence[str]) -> Decimal:
-    """What the resting orders `order_ids` of `view` commit now (`held_by` what rests of each):
-    given back when they are amended or replaced."""
+    """What the resting orders `order_ids` of `view` commit now (`held_by` what rests of each,
+    against the position as the exchange holds it): given back when they are amended or
+    replaced."""
+    held, _ = view.held_at_exchange()
     return sum(
-        (held_by(o, o.remaining) for o in view.resting if o.order_id in order_ids), start=ZERO
+        (held_by(o, o.remaining, held) for o in view.resting if o.order_id in order_ids),
+        start=ZERO,
     )
 
 
-def held_by(order: RestingOrder, count: Decimal) -> Decimal:
-    """What `count` contracts of a resting order commit: the price of the side it adds, each;
-    what a cancel of them gives back."""
-    return count * added_price(order.action, order.price)
+def held_by(order: RestingOrder, count: Decimal, held: Decimal) -> Decimal:
+    """What `count` contracts of a resting order commit, at the least, with the position `held`
+    (+YES / -NO) as the exchange holds it: those it would open (`opening_count`; the exchange
+    holds nothing for those that close the position), each at the price of the side it adds,
+    as `opening_cost` counted them when it went; what a cancel of them gives back."""
+    return opening_count(count, order.book_side, held) * added_price(order.action, order.price)
 
 
 def taking_fee(

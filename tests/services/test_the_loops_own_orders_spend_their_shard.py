@@ -114,16 +114,16 @@ def test_a_replacement_spends_its_new_cost_less_what_the_order_it_replaces_held(
     account.sent(bid(count="3", replaces=("o-1",)), views.__getitem__)
     assert available(account.reads) == D("97.00")
     # its cancels answered first, the order gone from the view: they gave back what it held
-    account.freed(T, D("2.00"))
+    account.freed(T, D("2.00"), engine.clock.monotonic())
     assert available(account.reads) == D("99.00")
     account.sent(bid(replaces=("o-1",)), PositionView)
     assert available(account.reads) == D("94.00")
 
 
 def test_what_a_cancel_gave_back_is_spendable_and_a_read_sent_after_it_shows_it_once():
-    """An order of $5.00 sent at 1.0 and $3.00 of it given back by a cancel at 2.0: $98 left. A
-    read sent at 1.5 shows the order, not the cancel, which still counts; one sent after both
-    shows both: nothing is given back twice."""
+    """An order of $5.00 sent at 1.0 and $3.00 of it given back by a cancel sent at 2.0: $98
+    left. A read sent at 1.5 shows the order, not the cancel, which still counts; one sent after
+    both shows both: nothing is given back twice."""
     start = reads()
     start.sent(T, D("5.00"), 1.0)
     start.freed(T, D("3.00"), 2.0)
@@ -146,3 +146,29 @@ def test_a_sets_leg_held_apart_stays_spent_through_a_balance_read_until_given_ba
     give_back()
     give_back()
     assert available(start) == D("100")
+
+
+def test_a_cancel_answered_after_a_read_sent_since_it_went_gives_nothing_back_again():
+    """An order of $5.00 sent at 1.0; its cancel goes at 2.0 and frees $3.00 of it on the
+    exchange. A read sent at 2.5 and booked before the cancel's answer shows both ($98): the
+    answer, booked after it, gives nothing back again."""
+    start = reads()
+    start.sent(T, D("5.00"), 1.0)
+    start.balances_read({0: D(5), 2: D("98")}, 2.5)
+    start.freed(T, D("3.00"), 2.0)
+    assert available(start) == D("98")
+
+
+def test_an_amend_past_what_the_position_closes_spends_what_it_opens():
+    """Holding 10 YES, an ask of 10 at $0.70 commits nothing (it sells what is held). Amended to
+    20, the 10 more open NO at $0.30 each: it spends $3.00, not the $3.00 less what the order
+    it changes never held."""
+    engine, *_ = make(RiskLimits())
+    account = LoopAccount(engine, reads())
+    ask = RestingOrder("o-1", Side.YES, Action.SELL, D("0.70"), D(10))
+    views = {T: PositionView(T, position=D(10), resting=(ask,))}
+    more = Intent(
+        T, Side.YES, Action.SELL, D("0.70"), D(20), D("0.40"), "t", "s", replaces=("o-1",)
+    )
+    account.sent(more, views.__getitem__)
+    assert available(account.reads) == D("97.00")

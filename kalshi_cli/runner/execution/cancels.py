@@ -69,12 +69,13 @@ class Cancels:
         ticker: str,
         order_ids: Iterable[str],
         reason: str,
-        then: Callable[[bool, Decimal], None] | None = None,
+        then: Callable[[bool, Decimal, float], None] | None = None,
     ) -> None:
         """Cancel each order, one after the other, off the deciding path
-        (runner/execution/dispatch.py); `then` is told whether every one went, and what those
-        that went gave back (`booked_cancelled`), once all are booked (the market takes no
-        decision until then)."""
+        (runner/execution/dispatch.py); `then` is told whether every one went, what those that
+        went gave back (`booked_cancelled`) and when the first of them left (the exchange may
+        free it from then on, so a balance read sent since may show it), once all are booked
+        (the market takes no decision until then)."""
         ids = tuple(order_ids)
         orders, stamp = self._client.orders, self._guard.stamp
 
@@ -82,7 +83,8 @@ class Cancels:
             results = answer.get()
             freed = [self._booked(ticker, i, reason, r) for i, r in zip(ids, results, strict=True)]
             if then is not None:
-                then(None not in freed, sum((f for f in freed if f is not None), start=ZERO))
+                gave = sum((f for f in freed if f is not None), start=ZERO)
+                then(None not in freed, gave, min(r.sent_at for r in results))
 
         self.dispatch.send(
             (ticker,), lambda: [_cancel(orders, i, ticker, stamp) for i in ids], booked
@@ -138,8 +140,9 @@ class Cancels:
     ) -> Decimal:
         """An order the exchange said it cancelled (one DELETE, or an item of a batch), in the
         state file and the view; what the cancel gave back: what the contracts it cancelled
-        held (`held_by`; none for an order the view does not hold, whose terms it does not
-        know), the exchange's as it answers, whatever filled before it landed."""
+        held (`held_by`, against the market's position; none for an order the view does not
+        hold, whose terms it does not know), the exchange's as it answers, whatever filled
+        before it landed."""
         self._counters.cancels += 1
         believed = self._portfolio.orders.get(order_id)
         if believed is not None and reduced_by < believed.remaining:
@@ -147,13 +150,17 @@ class Cancels:
             self.shortfalls += 1
             self._fills.applied.may_have_filled(believed, believed.remaining - reduced_by)
             self._fills.due.set()
+        gave = ZERO
+        if believed is not None:
+            held, _ = self._portfolio.view(ticker).held_at_exchange()
+            gave = held_by(believed.view, reduced_by, held)
         book_cancel(self._store, order_id)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._log.emit(
             "order_cancelled",
             {"ticker": ticker, "order_id": order_id, "reduced_by": reduced_by, "reason": reason},
         )
-        return ZERO if believed is None else held_by(believed.view, reduced_by)
+        return gave
 
     def booked_gone(self, ticker: str, order_id: str) -> None:
         """An order the exchange no longer lists as resting (its group triggered, cancelled by

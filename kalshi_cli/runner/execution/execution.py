@@ -159,15 +159,20 @@ class LoopExecutor:
         # until the cancels are answered it counts as resting, the orders it replaces too, and
         # its slot of the order-rate cap is taken now, as an order's that goes at once: with
         # workers the cancels are answered after other decisions, which must count it
+        # what it adds on its shard beyond what the orders it replaces hold is spent there
+        # until the cancels are answered, so the decisions meanwhile count it as an amend's is
+        adding = self._account.replacing(intent, self.outbox.queued_view)
         answered = self.outbox.replacing_until(intent)
         slot = self._risk.record_sent()
 
-        def replaced(ok: bool, freed: Decimal) -> None:
+        def replaced(ok: bool, freed: Decimal, sent_at: float) -> None:
             # the cancels are booked, and what they gave back is spendable on the shard again,
-            # whether the replacement goes or not: the replacement goes only if every replaced
-            # order went, and the loop has not withdrawn its market's quotes since it was decided
+            # whether the replacement goes or not (which, sent, spends its whole cost): the
+            # replacement goes only if every replaced order went, and the loop has not withdrawn
+            # its market's quotes since it was decided
             answered()
-            self._account.freed(intent.ticker, freed)
+            adding()
+            self._account.freed(intent.ticker, freed, sent_at)
             why = self._since_decided(intent) if ok else "a replaced order could not be cancelled"
             if why is not None:
                 self._risk.give_back(slot)

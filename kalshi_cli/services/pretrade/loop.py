@@ -20,6 +20,7 @@ the risk engine's rules over it in the one loop (`RiskEngine.evaluate`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -69,6 +70,8 @@ class LoopReads:
     # which every record reads
     _sent: list[tuple[float, int, Decimal]] = field(default_factory=list)
     _spent: dict[int, Decimal] = field(default_factory=dict)
+    # when the latest balance read booked was sent (the loop's monotonic clock)
+    _read_at: float = -math.inf
     # what the legs of a set allowed and not sent yet may commit, by shard (`apart`): in
     # `_spent` too, and in no balance read, however late
     _apart: dict[int, Decimal] = field(default_factory=dict)
@@ -94,6 +97,7 @@ class LoopReads:
         on. The orders sent before the read are in it; those sent since still spend their
         shard's balance."""
         if sent_at is not None:
+            self._read_at = max(self._read_at, sent_at)
             self._sent = [sent for sent in self._sent if sent[0] >= sent_at]
             self._spent.clear()
             self._spent.update(self._apart)
@@ -113,11 +117,15 @@ class LoopReads:
         self._spent[shard] = self._spent.get(shard, ZERO) + cost
 
     def freed(self, ticker: str, amount: Decimal, at: float) -> None:
-        """A cancel of the loop's in `ticker`, answered at `at`, gave `amount` back on its shard
-        (the exchange frees it as it cancels): spendable again from now, as a read sent after
-        it would show, whether the order was sent since the last read or before it."""
+        """A cancel of the loop's in `ticker`, sent at `at`, gave `amount` back on its shard:
+        spendable again from now, whether the order was sent since the last read or before it,
+        until a balance read sent after the cancel went. The exchange frees it somewhere between
+        the cancel's sending and its answer, so such a read may show it; given back again on top
+        of that read, it would be spent twice (one that did not show it leaves the shard short
+        of it until the next read). A read sent since and booked before the cancel's answer
+        may show it too: nothing is given back then."""
         shard = self.shard_of.get(ticker)
-        if shard is None or amount <= 0 or shard not in self.shards:
+        if shard is None or amount <= 0 or shard not in self.shards or at < self._read_at:
             return
         self._sent.append((at, shard, -amount))
         self._spent[shard] = self._spent.get(shard, ZERO) - amount
@@ -223,9 +231,10 @@ class LoopAccount:
         cost = self._commits(intent, seen) - self.replaced(intent, seen)
         self.reads.sent(intent.ticker, cost, self._risk.clock.monotonic())
 
-    def freed(self, ticker: str, amount: Decimal) -> None:
-        """The loop's cancels in `ticker` gave `amount` back on its shard (`LoopReads.freed`)."""
-        self.reads.freed(ticker, amount, self._risk.clock.monotonic())
+    def freed(self, ticker: str, amount: Decimal, sent_at: float) -> None:
+        """The loop's cancels in `ticker`, the first sent at `sent_at` (the loop's monotonic
+        clock), gave `amount` back on its shard (`LoopReads.freed`)."""
+        self.reads.freed(ticker, amount, sent_at)
 
     @staticmethod
     def replaced(intent: Intent, seen: PositionView) -> Decimal:
@@ -234,6 +243,20 @@ class LoopAccount:
         if not intent.replaces:
             return ZERO
         return resting_cost(seen, intent.replaces)
+
+    def replacing(self, intent: Intent, view: Callable[[str], PositionView]) -> Callable[[], None]:
+        """A new order replacing others, allowed and waiting for their cancels (`view` each
+        market's, where they still rest): what it adds on its shard, its cost less what they
+        hold (as `sent` counts an amend), is spent there until the function returned is called
+        (`LoopReads.apart`), once the cancels are answered: they then give back what they freed
+        (`freed`) and the order, sent, spends its whole cost. The decisions meanwhile count
+        it."""
+        if intent.ticker not in self.reads.shard_of:
+            return lambda: None
+        seen = view(intent.ticker)
+        return self.reads.apart(
+            intent.ticker, self._commits(intent, seen) - self.replaced(intent, seen)
+        )
 
     def held_apart(self, intent: Intent, view: Callable[[str], PositionView]) -> Callable[[], None]:
         """A leg of a set allowed and not sent yet (runner/execution/leg_sets.py): what it would
