@@ -30,10 +30,14 @@ from tests.runner.simproc import (
 from tests.waiting import poll_until
 
 TICKER = "KXMAINT-SIM-A"
-LEAD_S = 10
+# the lead time (`risk.maintenance_lead_s`, 60 s by default): the loop withdraws at its start, by
+# its own clock, two cancels that take milliseconds; each second of it is a second of the test's
+LEAD_S = 5
 # how long after the window is announced its lead time begins: the loop's schedule read (every
 # second here) has that long to see it, an order it sends meanwhile is no fault
-AHEAD_S = 5
+AHEAD_S = 3
+# the window's length: the loop sends nothing inside it and quotes again after it
+WINDOW_S = 2
 SENDS = ("order_placed", "order_unknown", "order_rejected")
 
 
@@ -74,7 +78,7 @@ def test_the_loop_stops_before_a_window_withdraws_its_quotes_and_resumes_after(
         # long before, and withdraws at the lead's start by its own clock; the LEAD_S it then
         # has before the window is the product's lead time, which the test does not shorten
         start = int(time.time()) + AHEAD_S + LEAD_S
-        end = start + 3
+        end = start + WINDOW_S
         sim.schedule_maintenance(start, end)
         # withdrawn within the lead time, before the window begins
         assert poll_until(lambda: resting() == [], within_s=start - time.time()), resting()

@@ -376,6 +376,32 @@ def test_a_shard_under_maintenance_is_paused_whatever_its_trading_flag_says(
     rig.loop.log.close()
 
 
+def test_a_shard_read_paused_inside_a_maintenance_window_is_read_again_as_the_window_ends(
+    tmp_path: Path, shards: Shards
+) -> None:
+    """A status read inside an announced maintenance window finds shard 2 under maintenance
+    (`exchange_active` false): its markets are held. When the window ends the shards are read
+    again at once, not a `trade.shard_poll_s` later (10 minutes here), and shard 2 trades
+    again: the read from inside the window no longer holds it."""
+    shards.refusing = False
+    shards.two_active = False
+    loop = OnTwoShards(tmp_path, shards, poll_s=600.0)  # its first read: inside the window
+    rig, on_two, sent = loop.rig, loop.on_two, loop.sent
+    now = rig.clock.wall()
+    rig.loop.questions.risk.maintenance.set([(now - 1.0, now + 5.0)])
+    rig.step(0.1)
+    assert rig.loop.gate.maintenance == (now - 1.0, now + 5.0)
+    assert [e["shard"] for e in loop.entries("shard_paused")] == [2]
+    shards.two_active = True  # the exchange's maintenance over with its window
+    rig.step(5.0)
+    assert rig.loop.gate.maintenance is None
+    rig.step(0.1)  # the read sent as the window ended, booked
+    assert [e["shard"] for e in loop.entries("shard_resumed")] == [2]
+    loop.buy(on_two)
+    assert sent(on_two) == 1
+    rig.loop.log.close()
+
+
 def test_unavailable_answers_from_a_shard_whose_status_says_trading_count_as_api_errors(
     tmp_path: Path, shards: Shards, monkeypatch: pytest.MonkeyPatch
 ) -> None:

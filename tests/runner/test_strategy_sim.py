@@ -38,17 +38,25 @@ def _spike(book: Book, decisions: Callable[[], int]) -> None:
     book.quote("0.59", "0.61")  # mid 0.50 -> 0.60
 
 
+# the mids mean-reversion needs before it trades (`min_samples`, 20 by default): each costs the
+# test a heartbeat of the loop's (below), so the test's config asks for fewer. Even, so the last
+# change leaves the mid at 0.50; with the start's mid and the jump's, 8 mids put the jump at
+# z 2.63 (2.43 with one mid fewer), past `entry_z` (2.0), where each alternation is at most 1
+MIN_SAMPLES = 6
+
+
 def _mean_reversion(book: Book, decisions: Callable[[], int]) -> None:
-    # The mid alternates 0.50 / 0.505 as many times as `min_samples` (20), then jumps to 0.56.
+    # The mid alternates 0.50 / 0.505 as many times as `min_samples`, then jumps to 0.56.
     # The loop samples the mid when it visits the market (docs/strategies.md): two changes
     # between its visits are one sample, and a loaded loop that saw fewer than `min_samples`
-    # never traded. So each change waits until the loop has decided on news since it was made.
+    # never traded. So each change waits until the loop has decided on news since it was made
+    # (its heartbeat, once a second, counts its decisions).
     before = decisions()
 
     def decided_on(change: int) -> Callable[[], bool]:
         return lambda: decisions() >= before + change
 
-    for i in range(1, 21):
+    for i in range(1, MIN_SAMPLES + 1):
         book.set("extra", BookSide.BID if i % 2 else None, "0.50")
         wait_until(decided_on(i), f"the loop deciding on change {i}")
     book.set("extra", None)
@@ -76,9 +84,14 @@ def test_strategy_places_its_order_on_the_simulator(
     book = Book(other, TICKER)
     book.quote("0.49", "0.51")
     state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text(
+        f"strategies:\n  mean-reversion:\n    min_samples: {MIN_SAMPLES}\n", encoding="utf-8"
+    )
     # the test stops the loop once it placed: the duration only bounds one a failed test left
     command = trade_command(strategy, TICKER, log, "--duration", "900")
-    with trade_process(command, trade_env(trader, tmp_path / "home", state)) as proc, other:
+    with trade_process(command, trade_env(trader, home, state)) as proc, other:
 
         def logged(event: str) -> Callable[[], bool]:
             return lambda: (

@@ -9,7 +9,9 @@ executor's shard hold (runner/execution/balance_hold.py): a shard that does not 
 shard refused for collateral is entered again once it holds one order's cost; an order answered
 `exchange_unavailable` before a read that says its shard trades counts as an API error. The first
 status read is waited for: a loop started while a shard is paused must know it before its first
-order. docs/shards.md "The trade loop".
+order. When a maintenance window ends they are read again at once (`read_again_now`): a read
+from inside it would hold the shards it paused until the next poll. docs/shards.md "The trade
+loop".
 """
 
 from __future__ import annotations
@@ -96,6 +98,12 @@ class ShardWatch:
             return
         self._out = True
         self._dispatch.send((), read, self._booked, Urgency.AGAIN, unmade=self._unmade)
+
+    def read_again_now(self) -> None:
+        """The shards read again at the next look, whatever the poll time (a maintenance window
+        just ended: a status read from inside it says the shards it paused do not trade); after
+        the answer of one already on its way."""
+        self._next = min(self._next, self._clock.monotonic())
 
     def _booked(self, answer: CallAnswer[ShardRead]) -> None:
         """The read booked on the deciding path: a failed read counts, as every read does, and

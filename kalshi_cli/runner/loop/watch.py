@@ -309,9 +309,9 @@ class LoopWatch:
 
     def _watch_maintenance(self) -> None:
         """Read the exchange's maintenance windows (`GET /exchange/schedule`) at the start and every
-        `schedule_poll_s` (not during the API error guard's backoff; the windows last read stay
-        in force), off the deciding path, and note when the loop enters or leaves one, its lead
-        time counted. docs/trade-loop.md "Maintenance windows".
+        `schedule_poll_s` (not in the API error guard's backoff; the windows last read stay in
+        force), off the deciding path, and note when the loop enters or leaves one, its lead time
+        counted; leaving one reads the shards again. docs/trade-loop.md "Maintenance windows".
 
         Nothing is due before the next read and before the next time a window's lead begins or a
         window ends (`MaintenanceWindows.next_change`), unless the windows or the lead changed:
@@ -340,6 +340,7 @@ class LoopWatch:
                 )
             else:
                 self._log.emit("maintenance_over", {})
+                self.shards.read_again_now()
             self._gate.maintenance = window
 
     def _read_schedule(self, now_m: float) -> None:
@@ -354,8 +355,7 @@ class LoopWatch:
             return
         self._next_schedule = now_m + self.settings.schedule_poll_s
         if not self._schedule_read_once:
-            # the first read is waited for: a loop started inside a window must know it
-            # before its first order
+            # the first read is waited for: a loop started in a window knows it before ordering
             self._schedule_read_once = True
             self._schedule_read(run_call(read, self._clock.monotonic))
         else:
