@@ -7,7 +7,7 @@ the loop logs `shard_balance_short` once, with what the shard holds and the `kal
 that would cover it, posts one alert (its runbook: Runbook.COLLATERAL_ON_SHARD,
 runbooks/20-orders-refused-for-collateral-on-a-shard.md),
 and holds every adding order of that shard's markets, trading the others, until a balance read
-(`balances_read`, the watch's, every `trade.schedule_poll_s`) shows the shard holding one
+(`balances_read`, the watch's, every `trade.shard_poll_s`) shows the shard holding one
 order's cost (`risk.shard_floor`). A market whose shard the loop does not know is held as the
 account was before shards: until a fill or a cancel changes the account, or `BALANCE_RETRY_S`.
 Reducing orders are never held for balance. An order the loop's own risk check denies for its
