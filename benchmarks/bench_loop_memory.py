@@ -10,7 +10,7 @@ the run (after the books, histories and caches have filled), in MB per minute. T
 slope: it should stay flat too.
 
     python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy NAME ...]
-        [--raise-limits] [--trace-top N] [--call-timeout-s S] [--keep]
+        [--raise-limits] [--trace-top N] [--census-at SECONDS ...] [--call-timeout-s S] [--keep]
 
 `--strategy` repeats: one loop runs them all, as `kalshi trade --strategy A --strategy B` does.
 `--raise-limits` lifts the order-rate and exposure limits (and quotes one contract a side), as
@@ -18,7 +18,9 @@ bench_loop_lag.py does, so a quoting strategy places orders as fast as the books
 bounded records of its orders fill within the run. `--trace-top N` traces allocations
 (tracemalloc, which slows the loop and adds its own memory to RSS) and prints the N tracebacks
 whose held memory grew most between the middle of the run and its end, after a full collection
-each time: what grows, and where it was allocated.
+each time: what grows, and where it was allocated. `--census-at SECONDS` (repeat it) counts the
+live objects by type at those times, after a full collection, without tracing's slowdown, and
+prints the types whose count or size grew most from the first census to the last.
 """
 
 from __future__ import annotations
@@ -120,6 +122,59 @@ def traced_snapshot() -> tracemalloc.Snapshot:
     )
 
 
+def census() -> dict[str, tuple[int, int]]:
+    """The live objects by type (its module and name): how many, and their bytes by
+    `sys.getsizeof`, after a full collection. The collector tracks containers only, so the
+    objects they refer to directly are counted too (strings, bytes, numbers, decimals)."""
+    gc.collect()
+    tracked = gc.get_objects()
+    seen: set[int] = set()
+    counts: dict[str, list[int]] = {}
+
+    def count(o: object) -> None:
+        if id(o) in seen:
+            return
+        seen.add(id(o))
+        kind = type(o)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        tally = counts.setdefault(name, [0, 0])
+        tally[0] += 1
+        tally[1] += sys.getsizeof(o, 0)
+
+    for o in tracked:
+        count(o)
+    for o in tracked:
+        for referent in gc.get_referents(o):
+            count(referent)
+    del tracked
+    return {name: (n, size) for name, (n, size) in counts.items()}
+
+
+def print_census_growth(
+    first: tuple[float, dict[str, tuple[int, int]]],
+    last: tuple[float, dict[str, tuple[int, int]]],
+    top: int = 25,
+) -> None:
+    """The types whose live count or bytes grew most from the `first` census to the `last`."""
+    (t0, before), (t1, after) = first, last
+    rows = []
+    for name in before.keys() | after.keys():
+        n0, b0 = before.get(name, (0, 0))
+        n1, b1 = after.get(name, (0, 0))
+        rows.append((b1 - b0, n1 - n0, n1, b1, name))
+    total = sum(r[0] for r in rows)
+    print(
+        f"live objects from {t0:.0f} s to {t1:.0f} s: {total / 1024:+.1f} KiB by sys.getsizeof, "
+        f"{sum(r[1] for r in rows):+d} objects"
+    )
+    for by in (0, 1):
+        print("  grew most by " + ("bytes:" if by == 0 else "count:"))
+        for db, dn, n1, b1, name in sorted(rows, key=lambda r: -r[by])[:top]:
+            print(
+                f"    {db / 1024:+9.1f} KiB {dn:+8d} (now {n1} objects, {b1 / 1024:.1f} KiB) {name}"
+            )
+
+
 def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int) -> None:
     """The `top` tracebacks whose held memory grew most from `before` to `after`."""
     diffs = [d for d in after.compare_to(before, "traceback") if d.size_diff > 0]
@@ -168,6 +223,15 @@ def main() -> int:
         default=None,
         metavar="SECONDS",
         help="fit the slopes from this time on (default: the second half of the run)",
+    )
+    parser.add_argument(
+        "--census-at",
+        type=float,
+        action="append",
+        default=[],
+        metavar="SECONDS",
+        help="count the live objects by type at this time (repeat it); the growth from the "
+        "first census to the last is printed",
     )
     parser.add_argument("--trace-frames", type=int, default=12, help="frames kept a traceback")
     parser.add_argument(
@@ -246,6 +310,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         started = time.monotonic()
         middle = work / "middle.snapshot"  # on disk: a snapshot held would be in the RSS
         sqlite_samples: list[tuple[float, float]] = []
+        censuses: list[tuple[float, dict[str, tuple[int, int]]]] = []
+        census_due = sorted(args.census_at)
 
         def sample() -> None:
             while not stop.wait(every):
@@ -269,6 +335,11 @@ def measure(args: argparse.Namespace, work: Path) -> int:
                     f"amends={loop.executor.counters.amends} fresh={fresh}/{len(markets)}",
                     flush=True,
                 )
+                if census_due and t >= census_due[0]:
+                    census_due.pop(0)
+                    censuses.append((t, census()))
+                    taken = time.monotonic() - started - t
+                    print(f"  census at t={t:.0f}s took {taken:.1f} s", flush=True)
 
         print(
             f"loop memory: {len(markets)} markets, strategies {', '.join(strategies)}, "
@@ -317,6 +388,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         f"of which SQLite: {sqlite_samples[0][1]:.1f} -> {sqlite_samples[-1][1]:.1f} MB, "
         f"slope over {fitted} {sqlite_slope:+.2f} MB/min"
     )
+    if len(censuses) >= 2:
+        print_census_growth(censuses[0], censuses[-1])
     if end is not None:
         print_growth(tracemalloc.Snapshot.load(str(middle)), end, args.trace_top)
     sim_slope = slope_mb_per_min(settled(sim_samples))
