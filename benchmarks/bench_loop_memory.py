@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Sized
 from pathlib import Path
 
 TARGET_MB = 100.0
@@ -150,6 +151,53 @@ def census() -> dict[str, tuple[int, int]]:
     return {name: (n, size) for name, (n, size) in counts.items()}
 
 
+def holders(kinds: list[str], depth: int = 5) -> None:
+    """For the newest live object of each type in `kinds` (module.qualname): who holds it,
+    `depth` referrers up (the first referrer that is not this walk's own), as type names; a
+    dict that is an object's `__dict__` is named by its object's type."""
+    tracked = gc.get_objects()
+    newest: dict[str, object] = {}
+    for o in tracked:
+        kind = type(o)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        if name in kinds:
+            newest[name] = o
+    walk = [tracked, newest]
+    for name in kinds:
+        o = newest.get(name)
+        chain = [name]
+        for _ in range(depth):
+            if o is None:
+                break
+            ids = {id(w) for w in walk} | {id(walk), id(kinds)}
+            up = [
+                r
+                for r in gc.get_referrers(o)
+                if id(r) not in ids and type(r).__name__ not in ("frame", "list_iterator")
+            ]
+            if not up:
+                break
+            o = up[0]
+            del up  # holds `o`: not its holder
+            walk.append(o)
+            kind = type(o)
+            owner = next(
+                (
+                    type(r).__qualname__
+                    for r in gc.get_referrers(o)
+                    if getattr(r, "__dict__", None) is o
+                ),
+                None,
+            )
+            chain.append(
+                f"{kind.__qualname__}"
+                + (f" (__dict__ of {owner})" if owner else "")
+                + (f"[{len(o)}]" if isinstance(o, Sized) else "")
+            )
+        print("    held: " + " <- ".join(chain), flush=True)
+    del tracked, newest, walk
+
+
 def print_census_growth(
     first: tuple[float, dict[str, tuple[int, int]]],
     last: tuple[float, dict[str, tuple[int, int]]],
@@ -157,7 +205,7 @@ def print_census_growth(
 ) -> None:
     """The types whose live count or bytes grew most from the `first` census to the `last`."""
     (t0, before), (t1, after) = first, last
-    rows = []
+    rows: list[tuple[int, int, int, int, str]] = []
     for name in before.keys() | after.keys():
         n0, b0 = before.get(name, (0, 0))
         n1, b1 = after.get(name, (0, 0))
@@ -167,9 +215,9 @@ def print_census_growth(
         f"live objects from {t0:.0f} s to {t1:.0f} s: {total / 1024:+.1f} KiB by sys.getsizeof, "
         f"{sum(r[1] for r in rows):+d} objects"
     )
-    for by in (0, 1):
-        print("  grew most by " + ("bytes:" if by == 0 else "count:"))
-        for db, dn, n1, b1, name in sorted(rows, key=lambda r: -r[by])[:top]:
+    for label, by in (("bytes", lambda r: -r[0]), ("count", lambda r: -r[1])):
+        print(f"  grew most by {label}:")
+        for db, dn, n1, b1, name in sorted(rows, key=by)[:top]:
             print(
                 f"    {db / 1024:+9.1f} KiB {dn:+8d} (now {n1} objects, {b1 / 1024:.1f} KiB) {name}"
             )
@@ -338,6 +386,13 @@ def measure(args: argparse.Namespace, work: Path) -> int:
                 if census_due and t >= census_due[0]:
                     census_due.pop(0)
                     censuses.append((t, census()))
+                    if len(censuses) >= 2:
+                        before, after = censuses[0][1], censuses[-1][1]
+                        grown = sorted(
+                            (n for n in after if not n.startswith("builtins.")),
+                            key=lambda n: before.get(n, (0, 0))[0] - after[n][0],
+                        )[:10]
+                        holders(grown)
                     taken = time.monotonic() - started - t
                     print(f"  census at t={t:.0f}s took {taken:.1f} s", flush=True)
 
