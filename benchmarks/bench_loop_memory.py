@@ -380,7 +380,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
                     f"  t={t:6.0f}s rss={mb:6.1f} MB sqlite={sqlite_samples[-1][1]:5.1f} MB "
                     f"{traced}sim rss={sim_samples[-1][1]:6.1f} MB ticks={loop.ticks} "
                     f"orders={loop.executor.counters.orders} "
-                    f"amends={loop.executor.counters.amends} fresh={fresh}/{len(markets)}",
+                    f"amends={loop.executor.counters.amends} "
+                    f"fills={loop.executor.counters.fills} fresh={fresh}/{len(markets)}",
                     flush=True,
                 )
                 if census_due and t >= census_due[0]:
