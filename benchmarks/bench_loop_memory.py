@@ -151,49 +151,47 @@ def census() -> dict[str, tuple[int, int]]:
     return {name: (n, size) for name, (n, size) in counts.items()}
 
 
+def _named(o: object) -> str:
+    """`o`'s type, and for a dict that is an object's `__dict__`, that object's type."""
+    named = type(o).__qualname__
+    for r in gc.get_referrers(o):
+        if getattr(r, "__dict__", None) is o:
+            named += f" (__dict__ of {type(r).__qualname__})"
+            break
+    return named + (f"[{len(o)}]" if isinstance(o, Sized) else "")
+
+
+def _holder(o: object, skipped: set[int]) -> object | None:
+    """The first object that refers to `o`, but those in `skipped` and frames."""
+    referrers: list[object] = gc.get_referrers(o)
+    for r in referrers:
+        if id(r) not in skipped and type(r).__name__ not in ("frame", "list_iterator"):
+            return r
+    return None
+
+
 def holders(kinds: list[str], depth: int = 5) -> None:
     """For the newest live object of each type in `kinds` (module.qualname): who holds it,
-    `depth` referrers up (the first referrer that is not this walk's own), as type names; a
-    dict that is an object's `__dict__` is named by its object's type."""
+    `depth` referrers up, as type names; a dict that is an object's `__dict__` is named by its
+    object's type. (No closure here holds the objects walked: its cell would be their holder.)"""
     tracked = gc.get_objects()
     newest: dict[str, object] = {}
-    for o in tracked:
-        kind = type(o)
+    for each in tracked:
+        kind = type(each)
         name = f"{kind.__module__}.{kind.__qualname__}"
         if name in kinds:
-            newest[name] = o
-    walk = [tracked, newest]
+            newest[name] = each
+    walk: list[object] = [tracked, newest, kinds]
     for name in kinds:
-        o = newest.get(name)
         chain = [name]
+        held = newest.get(name)
         for _ in range(depth):
-            if o is None:
+            if held is None:
                 break
-            ids = {id(w) for w in walk} | {id(walk), id(kinds)}
-            up = [
-                r
-                for r in gc.get_referrers(o)
-                if id(r) not in ids and type(r).__name__ not in ("frame", "list_iterator")
-            ]
-            if not up:
-                break
-            o = up[0]
-            del up  # holds `o`: not its holder
-            walk.append(o)
-            kind = type(o)
-            owner = next(
-                (
-                    type(r).__qualname__
-                    for r in gc.get_referrers(o)
-                    if getattr(r, "__dict__", None) is o
-                ),
-                None,
-            )
-            chain.append(
-                f"{kind.__qualname__}"
-                + (f" (__dict__ of {owner})" if owner else "")
-                + (f"[{len(o)}]" if isinstance(o, Sized) else "")
-            )
+            held = _holder(held, {id(w) for w in walk} | {id(walk)})
+            if held is not None:
+                walk.append(held)
+                chain.append(_named(held))
         print("    held: " + " <- ".join(chain), flush=True)
     del tracked, newest, walk
 
