@@ -10,7 +10,7 @@ the run (after the books, histories and caches have filled), in MB per minute. T
 slope: it should stay flat too.
 
     python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy NAME ...]
-        [--raise-limits] [--trace-top N] [--call-timeout-s S] [--keep]
+        [--raise-limits] [--trace-top N] [--census-at SECONDS ...] [--call-timeout-s S] [--keep]
 
 `--strategy` repeats: one loop runs them all, as `kalshi trade --strategy A --strategy B` does.
 `--raise-limits` lifts the order-rate and exposure limits (and quotes one contract a side), as
@@ -18,7 +18,9 @@ bench_loop_lag.py does, so a quoting strategy places orders as fast as the books
 bounded records of its orders fill within the run. `--trace-top N` traces allocations
 (tracemalloc, which slows the loop and adds its own memory to RSS) and prints the N tracebacks
 whose held memory grew most between the middle of the run and its end, after a full collection
-each time: what grows, and where it was allocated.
+each time: what grows, and where it was allocated. `--census-at SECONDS` (repeat it) counts the
+live objects by type at those times, after a full collection, without tracing's slowdown, and
+prints the types whose count or size grew most from the first census to the last.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Sized
 from pathlib import Path
 
 TARGET_MB = 100.0
@@ -120,6 +123,104 @@ def traced_snapshot() -> tracemalloc.Snapshot:
     )
 
 
+def census() -> dict[str, tuple[int, int]]:
+    """The live objects by type (its module and name): how many, and their bytes by
+    `sys.getsizeof`, after a full collection. The collector tracks containers only, so the
+    objects they refer to directly are counted too (strings, bytes, numbers, decimals)."""
+    gc.collect()
+    tracked = gc.get_objects()
+    seen: set[int] = set()
+    counts: dict[str, list[int]] = {}
+
+    def count(o: object) -> None:
+        if id(o) in seen:
+            return
+        seen.add(id(o))
+        kind = type(o)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        tally = counts.setdefault(name, [0, 0])
+        tally[0] += 1
+        tally[1] += sys.getsizeof(o, 0)
+
+    for o in tracked:
+        count(o)
+    for o in tracked:
+        for referent in gc.get_referents(o):
+            count(referent)
+    del tracked
+    return {name: (n, size) for name, (n, size) in counts.items()}
+
+
+def _named(o: object) -> str:
+    """`o`'s type, and for a dict that is an object's `__dict__`, that object's type."""
+    named = type(o).__qualname__
+    for r in gc.get_referrers(o):
+        if getattr(r, "__dict__", None) is o:
+            named += f" (__dict__ of {type(r).__qualname__})"
+            break
+    return named + (f"[{len(o)}]" if isinstance(o, Sized) else "")
+
+
+def _holder(o: object, skipped: set[int]) -> object | None:
+    """The first object that refers to `o`, but those in `skipped` and frames."""
+    referrers: list[object] = gc.get_referrers(o)
+    for r in referrers:
+        if id(r) not in skipped and type(r).__name__ not in ("frame", "list_iterator"):
+            return r
+    return None
+
+
+def holders(kinds: list[str], depth: int = 5) -> None:
+    """For the newest live object of each type in `kinds` (module.qualname): who holds it,
+    `depth` referrers up, as type names; a dict that is an object's `__dict__` is named by its
+    object's type. (No closure here holds the objects walked: its cell would be their holder.)"""
+    tracked = gc.get_objects()
+    newest: dict[str, object] = {}
+    for each in tracked:
+        kind = type(each)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        if name in kinds:
+            newest[name] = each
+    walk: list[object] = [tracked, newest, kinds]
+    for name in kinds:
+        chain = [name]
+        held = newest.get(name)
+        for _ in range(depth):
+            if held is None:
+                break
+            held = _holder(held, {id(w) for w in walk} | {id(walk)})
+            if held is not None:
+                walk.append(held)
+                chain.append(_named(held))
+        print("    held: " + " <- ".join(chain), flush=True)
+    del tracked, newest, walk
+
+
+def print_census_growth(
+    first: tuple[float, dict[str, tuple[int, int]]],
+    last: tuple[float, dict[str, tuple[int, int]]],
+    top: int = 25,
+) -> None:
+    """The types whose live count or bytes grew most from the `first` census to the `last`."""
+    (t0, before), (t1, after) = first, last
+    rows: list[tuple[int, int, int, int, str]] = []
+    for name in before.keys() | after.keys():
+        n0, b0 = before.get(name, (0, 0))
+        n1, b1 = after.get(name, (0, 0))
+        rows.append((b1 - b0, n1 - n0, n1, b1, name))
+    total = sum(r[0] for r in rows)
+    print(
+        f"live objects from {t0:.0f} s to {t1:.0f} s: {total / 1024:+.1f} KiB by sys.getsizeof, "
+        f"{sum(r[1] for r in rows):+d} objects"
+    )
+    for label, by in (("bytes", lambda r: -r[0]), ("count", lambda r: -r[1])):
+        print(f"  grew most by {label}:")
+        for db, dn, n1, b1, name in sorted(rows, key=by)[:top]:
+            print(
+                f"    {db / 1024:+9.1f} KiB {dn:+8d} (now {n1} objects, {b1 / 1024:.1f} KiB) {name}"
+            )
+
+
 def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int) -> None:
     """The `top` tracebacks whose held memory grew most from `before` to `after`."""
     diffs = [d for d in after.compare_to(before, "traceback") if d.size_diff > 0]
@@ -168,6 +269,15 @@ def main() -> int:
         default=None,
         metavar="SECONDS",
         help="fit the slopes from this time on (default: the second half of the run)",
+    )
+    parser.add_argument(
+        "--census-at",
+        type=float,
+        action="append",
+        default=[],
+        metavar="SECONDS",
+        help="count the live objects by type at this time (repeat it); the growth from the "
+        "first census to the last is printed",
     )
     parser.add_argument("--trace-frames", type=int, default=12, help="frames kept a traceback")
     parser.add_argument(
@@ -246,6 +356,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         started = time.monotonic()
         middle = work / "middle.snapshot"  # on disk: a snapshot held would be in the RSS
         sqlite_samples: list[tuple[float, float]] = []
+        censuses: list[tuple[float, dict[str, tuple[int, int]]]] = []
+        census_due = sorted(args.census_at)
 
         def sample() -> None:
             while not stop.wait(every):
@@ -266,9 +378,22 @@ def measure(args: argparse.Namespace, work: Path) -> int:
                     f"  t={t:6.0f}s rss={mb:6.1f} MB sqlite={sqlite_samples[-1][1]:5.1f} MB "
                     f"{traced}sim rss={sim_samples[-1][1]:6.1f} MB ticks={loop.ticks} "
                     f"orders={loop.executor.counters.orders} "
-                    f"amends={loop.executor.counters.amends} fresh={fresh}/{len(markets)}",
+                    f"amends={loop.executor.counters.amends} "
+                    f"fills={loop.executor.counters.fills} fresh={fresh}/{len(markets)}",
                     flush=True,
                 )
+                if census_due and t >= census_due[0]:
+                    census_due.pop(0)
+                    censuses.append((t, census()))
+                    if len(censuses) >= 2:
+                        before, after = censuses[0][1], censuses[-1][1]
+                        grown = sorted(
+                            (n for n in after if not n.startswith("builtins.")),
+                            key=lambda n: before.get(n, (0, 0))[0] - after[n][0],
+                        )[:10]
+                        holders(grown)
+                    taken = time.monotonic() - started - t
+                    print(f"  census at t={t:.0f}s took {taken:.1f} s", flush=True)
 
         print(
             f"loop memory: {len(markets)} markets, strategies {', '.join(strategies)}, "
@@ -317,6 +442,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         f"of which SQLite: {sqlite_samples[0][1]:.1f} -> {sqlite_samples[-1][1]:.1f} MB, "
         f"slope over {fitted} {sqlite_slope:+.2f} MB/min"
     )
+    if len(censuses) >= 2:
+        print_census_growth(censuses[0], censuses[-1])
     if end is not None:
         print_growth(tracemalloc.Snapshot.load(str(middle)), end, args.trace_top)
     sim_slope = slope_mb_per_min(settled(sim_samples))
