@@ -18,6 +18,7 @@ from kalshi_cli.store.records import EXECUTED
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import Action, BookSide, Side
 from tests.runner.fakes import START, FakeClient, new_exchange, order_fill, place_on_desk, trader
+from tests.store.sqlite_steps import sqlite_steps
 
 TICKER = "KXEVENT-M1"
 SETTLED = "KXPRES-SIM-28-A"  # a market of the simulator's default scenario
@@ -71,18 +72,10 @@ def _steps_of_catch_up(tmp_path: Path, *, orders: int, fills: int, new: bool) ->
         last = orders - 1
         fill = order_fill(f"o{last}", TICKER, "bid", "0.40", fee="0.01", ts=int(START))
         listed = CatchUpListings(int(START) - 300, [fill] if new else [], [])
-        steps = 0
-
-        def count() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        store._conn.set_progress_handler(count, 100)
-        try:
-            assert catch_up(client, store, now=START + 1, listed=listed) == int(new)
-        finally:
-            store._conn.set_progress_handler(None, 0)
+        steps, added = sqlite_steps(
+            store, lambda: catch_up(client, store, now=START + 1, listed=listed)
+        )
+        assert added == int(new)
         if new:
             (booked,) = store.fills.of_orders([f"o{last}"])
             assert (booked.client_order_id, booked.strategy) == (f"c{last}", "spike")
@@ -121,18 +114,10 @@ def _steps_of_settling_catch_up(tmp_path: Path, *, fills: int) -> int:
     with Store.open(tmp_path / f"settling-{fills}.db", clock=ManualClock(START)) as store:
         _fills(store, fills)
         listed = CatchUpListings(int(START) - 300, [], list(client.portfolio.iter_settlements()))
-        steps = 0
-
-        def count() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        store._conn.set_progress_handler(count, 100)
-        try:
-            assert catch_up(client, store, now=START + 1, listed=listed) == 1
-        finally:
-            store._conn.set_progress_handler(None, 0)
+        steps, added = sqlite_steps(
+            store, lambda: catch_up(client, store, now=START + 1, listed=listed)
+        )
+        assert added == 1
         assert [s.ticker for s in store.settlements.read()] == [SETTLED]
     return steps
 

@@ -19,6 +19,7 @@ from kalshi_cli.store import FillRecord, Store
 from kalshi_cli.store.retention import RetentionPolicy
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.units import BookSide
+from tests.store.sqlite_steps import sqlite_steps
 
 D = Decimal
 DAY = datetime(2024, 3, 10, tzinfo=UTC).timestamp()
@@ -217,19 +218,7 @@ def test_the_figure_is_the_full_sum_after_any_changes(tmp_path_factory: Any, ste
 
 def _steps_of_read(store: Store, day: str) -> int:
     """SQLite virtual-machine steps (in hundreds) a read of the day's P&L takes."""
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    store._conn.set_progress_handler(count, 100)
-    try:
-        store.trading.daily_realized_pnl(day)
-    finally:
-        store._conn.set_progress_handler(None, 0)
-    return steps
+    return sqlite_steps(store, lambda: store.trading.daily_realized_pnl(day))[0]
 
 
 @pytest.mark.parametrize("size", [1_000, 20_000])
