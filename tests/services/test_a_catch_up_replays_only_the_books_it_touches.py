@@ -118,19 +118,26 @@ def test_the_replay_of_the_books_touched_gives_what_the_full_replay_gives(
     assert priced.fills.unrealized_books() == set()
 
 
-def test_a_catch_up_that_added_fills_replays_only_the_books_they_are_in(
-    priced: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    touched = _new_fills(priced)
+def _books_streamed(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """The (subaccount, market) of each fill the store streams from now on, as a replay reads
+    them."""
     streamed: list[tuple[int, str]] = []
-    iter_fills = priced.fills.iter_fills
+    iter_fills = store.fills.iter_fills
 
     def counted(**kwargs: Any) -> Iterator[FillRecord]:
         for fill in iter_fills(**kwargs):
             streamed.append((fill.subaccount, fill.ticker))
             yield fill
 
-    monkeypatch.setattr(priced.fills, "iter_fills", counted)
+    monkeypatch.setattr(store.fills, "iter_fills", counted)
+    return streamed
+
+
+def test_a_catch_up_that_added_fills_replays_only_the_books_they_are_in(
+    priced: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    touched = _new_fills(priced)
+    streamed = _books_streamed(priced, monkeypatch)
     realize_missing(priced)
     assert streamed, "nothing was replayed"
     assert set(streamed) == touched, set(streamed) ^ touched
@@ -165,14 +172,6 @@ def test_a_catch_up_that_added_settlements_replays_only_the_books_they_settle(
         (None, MARKETS[1]),
         (None, MARKETS[6]),
     }
-    streamed: list[tuple[int, str]] = []
-    iter_fills = priced.fills.iter_fills
-
-    def counted(**kwargs: Any) -> Iterator[FillRecord]:
-        for fill in iter_fills(**kwargs):
-            streamed.append((fill.subaccount, fill.ticker))
-            yield fill
-
-    monkeypatch.setattr(priced.fills, "iter_fills", counted)
+    streamed = _books_streamed(priced, monkeypatch)
     realize_missing(priced, settled=recorded.books)
     assert set(streamed) == {(4, MARKETS[3])} | everyone, set(streamed)
